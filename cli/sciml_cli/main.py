@@ -1,0 +1,201 @@
+"""The ``sciml`` command line. Thin: it parses, calls :mod:`sciml.runner`, prints.
+
+Heavy libraries (torch, ray, mlflow) are imported inside commands only, so ``sciml --help``
+stays fast. User errors print one line and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import click
+
+from sciml.errors import UserError
+
+
+class _UserClickError(click.ClickException):
+    exit_code = 2
+
+    def show(self, file=None) -> None:
+        click.echo(f"Error: {self.format_message()}", err=True)
+
+
+class SciMLGroup(click.Group):
+    """Turns :class:`sciml.UserError` from any subcommand into one line and exit code 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            raise _UserClickError(str(exc)) from None
+
+
+@click.group(cls=SciMLGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="sciml")
+def cli():
+    """sciml: training, sweeps and tracking for scientific machine learning.
+
+    \b
+      sciml plugins               what is installed
+      sciml run cgmap             one training run, tracked in MLflow
+      sciml run cgmap --tune      a Ray Tune sweep over the search space and seeds
+      sciml ui                    the MLflow UI on the same store
+    """
+
+
+@cli.command()
+@click.argument("target")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML file with config sections.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override a config key, e.g. --set model.n_beads=3 (repeatable).")
+@click.option("--search", multiple=True, metavar="KEY=SPEC",
+              help="Override a search-space entry, e.g. --search trainer.lr='loguniform(1e-4,1e-2)'.")
+@click.option("--seed", type=click.IntRange(min=0), help="Training seed (drawn and logged when omitted).")
+@click.option("--device", help="auto (default), cpu, cuda or cuda:N.")
+@click.option("--print-config", is_flag=True, help="Print the resolved config and exit.")
+@click.option("--tune", is_flag=True, help="Sweep with Ray Tune over the pipeline's search space and seeds.")
+@click.option("--num-samples", type=click.IntRange(min=1), help="Configs sampled from the search space.")
+@click.option("--seeds", type=click.IntRange(min=1), help="Seeds per sampled config (aggregated as mean ± std).")
+@click.option("--cpus-per-trial", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True)
+@click.option("--gpus-per-trial", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="GPUs per trial; fractions pack several trials on one GPU.")
+@click.option("--scheduler", type=click.Choice(["fifo", "asha"]), default="fifo", show_default=True)
+@click.option("--max-concurrent", type=click.IntRange(min=1), help="At most this many trials at once.")
+@click.option("--address", help="Join an existing Ray cluster (HOST:PORT, ray://HOST:PORT or auto).")
+@click.option("--max-failures", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Retries of a failed trial (from its last checkpoint).")
+@click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", help="MLflow tracking server; default: local store.")
+@click.option("--experiment", help="MLflow experiment name (default sciml-PLUGIN).")
+def run(target, config_file, sets, search, seed, device, print_config, tune, num_samples, seeds,
+        cpus_per_trial, gpus_per_trial, scheduler, max_concurrent, address, max_failures, tracking_uri,
+        experiment):
+    """Train TARGET (a plugin, or plugin:pipeline) and track it in MLflow."""
+    from sciml.runner import RunOptions, prepare
+
+    options = RunOptions(target=target, config_file=config_file, sets=sets, search=search, seed=seed,
+                         device=device, tune=tune, num_samples=num_samples, seeds=seeds,
+                         cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, scheduler=scheduler,
+                         max_concurrent=max_concurrent, address=address, max_failures=max_failures,
+                         tracking_uri=tracking_uri, experiment=experiment)
+    if print_config:
+        from sciml.config import to_yaml
+
+        _, _, _, config = prepare(options)
+        click.echo(to_yaml(config), nl=False)
+        return
+    from sciml.runner import run as run_pipeline
+
+    from sciml_cli.summary import print_summary
+
+    print_summary(run_pipeline(options))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def plugins(as_json):
+    """List installed plugins: name, version, hooks and what each registers."""
+    from sciml.plugins import plugin_infos
+    from sciml.registry import get_registry
+
+    reg = get_registry()
+    rows = []
+    for info in plugin_infos():
+        registered = {k: v for k, v in reg.by_plugin(info.name).items() if v} if not info.error else {}
+        rows.append({"name": info.name, "version": info.version, "hooks": info.hooks,
+                     "registers": registered, "error": info.error})
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        head = f"{row['name']} {row['version'] or ''}".strip()
+        if row["error"]:
+            click.echo(f"{head}  [not loaded] {row['error']}")
+            continue
+        click.echo(head)
+        for kind, keys in row["registers"].items():
+            click.echo(f"  {kind + 's':<11} {', '.join(keys)}")
+
+
+@cli.command()
+@click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", help="Store to serve; default: the local store.")
+def ui(port, host, tracking_uri):
+    """Open the MLflow UI (runs and model registry) on the tracking store sciml writes to."""
+    from sciml.tracking import default_tracking_uri, sciml_home
+
+    uri = tracking_uri or default_tracking_uri()
+    if uri.startswith("http"):
+        raise UserError(f"the store {uri} is already served by an MLflow server; open it in a browser")
+    artifacts = (sciml_home() / "artifacts").as_uri()
+    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
+           "--default-artifact-root", artifacts, "--host", host, "--port", str(port), "--workers", "1"]
+    click.echo(f"MLflow UI on http://{host}:{port}  (store: {uri}); Ctrl-C stops it", err=True)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    proc = subprocess.Popen(cmd, env=env)
+    try:
+        sys.exit(proc.wait())
+    except KeyboardInterrupt:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@cli.command()
+@click.argument("plugin")
+@click.option("--model", "model_uri", required=True, help="e.g. models:/sciml-cgmap@champion or runs:/ID/model")
+@click.option("--input", "input_path", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--output", "output_path", type=click.Path(dir_okay=False), help=".csv or .json; default: stdout")
+def predict(plugin, model_uri, input_path, output_path):
+    """Apply a trained model to a user's file (the plugin says how inputs are read)."""
+    from sciml.tracking import load_model
+
+    loaded = load_model(model_uri)
+    trained_for = loaded.config.get("pipeline", "").split(":")[0]
+    if trained_for != plugin:
+        raise UserError(f"model {model_uri!r} was trained by plugin {trained_for!r}, not {plugin!r}")
+    frame = loaded.predict(input_path)
+    if output_path is None:
+        click.echo(frame.to_csv(index=False), nl=False)
+    elif output_path.endswith(".json"):
+        frame.to_json(output_path, orient="records", indent=2)
+    elif output_path.endswith(".csv"):
+        frame.to_csv(output_path, index=False)
+    else:
+        raise UserError(f"--output {output_path!r}: use a .csv or .json file name")
+    if output_path:
+        click.echo(f"wrote {len(frame)} rows to {output_path}", err=True)
+
+
+def _add_plugin_commands(group: click.Group) -> None:
+    from sciml.plugins import get_plugin_manager, record_error
+
+    pm = get_plugin_manager()
+    for impl in pm.hook.sciml_register_commands.get_hookimpls():
+        try:
+            impl.function(cli=group)
+        except Exception as exc:  # a broken plugin must not break the CLI
+            record_error(impl.plugin_name, f"sciml_register_commands raised {type(exc).__name__}: {exc}")
+
+
+_added = False
+
+
+def get_cli() -> click.Group:
+    """The root group with the plugins' own commands added (once)."""
+    global _added
+    if not _added:
+        _add_plugin_commands(cli)
+        _added = True
+    return cli
+
+
+def main() -> None:
+    """Console entry point."""
+    get_cli()(prog_name="sciml")
+
+
+if __name__ == "__main__":
+    main()

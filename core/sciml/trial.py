@@ -1,0 +1,191 @@
+"""One training run ("trial"): dataset -> model -> trainer -> evaluator, wherever it runs.
+
+The same :func:`execute_trial` runs in-process (``sciml run``) and inside Ray workers
+(``sciml run --tune``). It writes everything it produces under ``context.run_dir``::
+
+    run_dir/last.pt, best.pt       training checkpoints (torch state, weights_only-loadable)
+    run_dir/artifacts/             figures, JSON, split indices, the resolved config
+    run_dir/model/                 state_dict.pt + config.yaml + metadata.json (see mlflow_model)
+    run_dir/outcome.json           metrics, results, acceptance, timings
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from sciml.components import Context
+
+
+class FileReporter:
+    """A :class:`~sciml.Reporter` writing artifacts under ``run_dir`` and passing metrics to ``sink``.
+
+    Args:
+        run_dir: the trial directory.
+        sink: ``sink(step, metrics)``; MLflow in-process, ``tune.report`` in Ray.
+        on_checkpoint: ``on_checkpoint(path)`` after each checkpoint (Tune attaches it).
+        progress: allow progress bars.
+    """
+
+    def __init__(self, run_dir: Path, sink: Callable[[int, dict[str, float]], None] | None = None,
+                 on_checkpoint: Callable[[Path], None] | None = None, progress: bool = False):
+        self.run_dir = Path(run_dir)
+        self.artifacts = self.run_dir / "artifacts"
+        self.artifacts.mkdir(parents=True, exist_ok=True)
+        self.sink = sink
+        self.on_checkpoint = on_checkpoint
+        self.allow_progress = progress
+        self.history: list[tuple[int, dict[str, float]]] = []
+
+    def report(self, step: int, metrics: Mapping[str, float]) -> None:
+        clean = {k: float(v) for k, v in metrics.items()}
+        self.history.append((int(step), clean))
+        if self.sink is not None:
+            self.sink(int(step), clean)
+
+    def checkpoint(self, state: Mapping[str, Any], *, best: bool = False) -> Path:
+        import torch
+
+        path = self.run_dir / "last.pt"
+        tmp = path.with_suffix(".tmp")
+        torch.save(dict(state), tmp)
+        tmp.replace(path)
+        if best:
+            shutil.copyfile(path, self.run_dir / "best.pt")
+        if self.on_checkpoint is not None:
+            self.on_checkpoint(path)
+        return path
+
+    def _target(self, filename: str) -> Path:
+        from sciml.caching import safe_child
+
+        path = safe_child(self.artifacts, filename)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def log_figure(self, figure: Any, filename: str) -> None:
+        figure.savefig(self._target(filename), dpi=110, bbox_inches="tight")
+        try:
+            import matplotlib.pyplot as plt
+
+            plt.close(figure)
+        except Exception:
+            pass
+
+    def log_dict(self, data: Mapping[str, Any], filename: str) -> None:
+        from sciml.mlflow_model import _json_default
+
+        target = self._target(filename)
+        if filename.endswith((".yaml", ".yml")):
+            import yaml
+
+            target.write_text(yaml.safe_dump(json.loads(json.dumps(data, default=_json_default)), sort_keys=False))
+        else:
+            target.write_text(json.dumps(data, indent=2, default=_json_default))
+
+    def log_artifact(self, path: str | Path) -> None:
+        shutil.copy(path, self._target(Path(path).name))
+
+    def progress(self, iterable: Iterable, total: int | None = None, desc: str = "") -> Iterable:
+        if not self.allow_progress:
+            return iterable
+        from tqdm.auto import tqdm
+
+        return tqdm(iterable, total=total, desc=desc, leave=False)
+
+
+def _section(config: Mapping[str, Any], name: str, registry) -> tuple[Any, Any]:
+    values = dict(config[name])
+    cls = registry.get(name, values.pop("name")).load()
+    cfg = cls.Config(**values) if hasattr(cls, "Config") else None
+    return cls, cfg
+
+
+def plot_history(history: list[tuple[int, dict[str, float]]]):
+    """Figure of the loss curves (every ``*loss*`` metric) per epoch; ``None`` if nothing to draw."""
+    names = sorted({k for _, m in history for k in m if "loss" in k})
+    if not names:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name in names:
+        pts = [(s, m[name]) for s, m in history if name in m]
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], label=name)
+    values = [m[n] for _, m in history for n in names if n in m]
+    if values and min(values) > 0 and max(values) / min(values) > 100:
+        ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.legend(fontsize=8)
+    ax.set_title("training curves")
+    return fig
+
+
+def execute_trial(config: Mapping[str, Any], context: Context, reporter: FileReporter) -> dict[str, Any]:
+    """Run one trial; return its outcome (also written to ``run_dir/outcome.json``).
+
+    Returns:
+        ``{"metrics": {...}, "results": {...}, "accepted": bool, "reason": str,
+        "dataset_hash": str, "seconds": float}``.
+
+    Raises:
+        whatever the components raise; the caller marks the trial failed.
+    """
+    from sciml.config import to_yaml
+    from sciml.mlflow_model import json_roundtrip, save_model_dir
+    from sciml.registry import get_registry
+    from sciml.tracking import split_results
+    from sciml.training import seed_everything
+
+    t0 = time.time()
+    registry = get_registry()
+    seed_everything(int(config["seed"]))
+    (context.run_dir / "artifacts").mkdir(parents=True, exist_ok=True)
+    (context.run_dir / "artifacts" / "config.yaml").write_text(to_yaml(config))
+
+    ds_cls, ds_cfg = _section(config, "dataset", registry)
+    dataset = ds_cls(ds_cfg, context)
+    dataset.prepare()
+    t_data = time.time()
+    indices = dataset.split_indices()
+    if indices is not None:
+        reporter.log_dict({k: list(map(int, v)) for k, v in indices.items()}, "split_indices.json")
+    metadata = json_roundtrip(getattr(dataset, "metadata", {}) or {})
+
+    model_cls, model_cfg = _section(config, "model", registry)
+    model = model_cls(model_cfg, metadata)
+    tr_cls, tr_cfg = _section(config, "trainer", registry)
+    fit_metrics = tr_cls(tr_cfg, context).fit(model, dataset, reporter) or {}
+    t_fit = time.time()
+    fig = plot_history(reporter.history)
+    if fig is not None:
+        reporter.log_figure(fig, "loss_curves.png")
+
+    ev_cls, ev_cfg = _section(config, "evaluator", registry)
+    evaluator = ev_cls(ev_cfg, context)
+    model.eval()
+    results = evaluator.evaluate(model, dataset, reporter) or {}
+    accepted, reason = evaluator.accept(results)
+    metrics, other = split_results(results)
+    metrics.update({k: float(v) for k, v in fit_metrics.items()})
+    model.cpu()
+    save_model_dir(context.run_dir / "model", model, dict(config), metadata)
+    outcome = {
+        "metrics": metrics,
+        "results": json.loads(json.dumps(other, default=str)),
+        "accepted": bool(accepted),
+        "reason": reason,
+        "dataset_hash": dataset.fingerprint(),
+        "seconds": {"data": t_data - t0, "fit": t_fit - t_data, "evaluate": time.time() - t_fit},
+    }
+    (context.run_dir / "outcome.json").write_text(json.dumps(outcome, indent=2))
+    reporter.log_dict(outcome, "outcome.json")
+    return outcome

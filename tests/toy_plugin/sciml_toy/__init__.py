@@ -1,0 +1,1 @@
+"""A tiny third-party plugin: noisy linear regression. Used by sciml's own tests."""
