@@ -1,0 +1,56 @@
+"""Hook implementations of the cgmap plugin (no heavy imports here)."""
+
+from __future__ import annotations
+
+import sciml
+
+#: What ``sciml run cgmap`` runs. Trainer settings follow the paper (§3.1): batch size 10^2,
+#: a "higher" learning rate, early stopping when the validation loss changes by less than
+#: 10^-2 for 10 consecutive epochs, plus an epoch cap (the paper's was 5·10^3).
+PIPELINE_DEFAULTS = {
+    "dataset": {"smiles": "CC", "n_frames": 2000, "save_every": 10},
+    "model": {"n_beads": 3, "loss": "rec", "anneal_epochs": 30},
+    "trainer": {"max_epochs": 60, "batch_size": 100, "lr": 1e-2, "patience": 10, "min_delta": 1e-2,
+                "stop_rule": "no_change", "restore_best": False},
+}
+
+SEARCH_SPACE = {
+    "trainer.lr": "loguniform(3e-3, 3e-2)",
+    "model.n_beads": "choice(2, 3)",
+    "model.loss": "choice('rec', 'normalized')",
+    "model.alpha": "uniform(0.1, 0.8)",
+}
+
+
+@sciml.hookimpl
+def sciml_register_datasets(register):
+    register("md", "sciml_cgmap.data:MDTrajectoryDataset",
+             description="NVE MD frames of one molecule (RDKit MMFF94) or a user's ASE trajectory")
+
+
+@sciml.hookimpl
+def sciml_register_models(register):
+    register("vae", "sciml_cgmap.model:CGVAE",
+             description="Gumbel-softmax CG auto-encoder (Wang & Gomez-Bombarelli 2019; Eqs. 1-3)")
+
+
+@sciml.hookimpl
+def sciml_register_evaluators(register):
+    register("mapping", "sciml_cgmap.evaluation:MappingEvaluator",
+             description="test RMSD, beads used, CG connectivity, connectivity check, rotation study")
+
+
+@sciml.hookimpl
+def sciml_register_pipelines(register):
+    register(sciml.Pipeline(
+        name="default",
+        dataset="cgmap:md", model="cgmap:vae", evaluator="cgmap:mapping",
+        defaults=PIPELINE_DEFAULTS,
+        search_space=SEARCH_SPACE,
+        metric="test_rmsd", mode="min",
+        max_attempts=5,
+        tune_defaults={"num_samples": 2, "seeds": 2},
+        predict="sciml_cgmap.predict:predict",
+        summarize="sciml_cgmap.summary:summarize",
+        description="VAE coarse-grained mapping of a molecule from MMFF94 MD (ethane by default)",
+    ))
