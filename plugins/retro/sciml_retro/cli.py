@@ -1,0 +1,80 @@
+"""``sciml retro plan``: load a policy, a stock, run 3N-MCTS on one target, print/write the routes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sciml.errors import UserError
+
+from sciml_retro.chem import parse_target
+from sciml_retro.stock import Stock
+
+BUILTIN_STOCK = Path(__file__).resolve().parent / "data" / "stock_inchikeys.txt.gz"
+
+
+def load_model_any(model: str):
+    """A :class:`~sciml_retro.model.RetroPolicy` from a local checkpoint path or an MLflow model URI.
+
+    Raises:
+        UserError: neither a readable checkpoint nor a loadable URI (message says how to get one).
+    """
+    from sciml_retro.model import RetroPolicy, load_policy
+
+    p = Path(model)
+    if p.is_dir() and (p / "state_dict.pt").is_file():
+        from sciml.mlflow_model import load_model_dir
+
+        module = load_model_dir(p).module
+    elif p.suffix in (".pt", ".pth", ".ckpt") or p.is_file():
+        module = load_policy(p)
+    else:
+        try:
+            from sciml.tracking import load_model
+        except ImportError:
+            raise UserError(f"model {model!r} is not a local file and the sciml core cannot load model URIs") from None
+        try:
+            module = load_model(model).module
+        except UserError as exc:
+            raise UserError(f"{exc}; train one with 'sciml run retro' or pass --model path/to/policy.pt") from None
+    if not isinstance(module, RetroPolicy):
+        raise UserError(f"model {model!r} is a {type(module).__name__}, not a retro policy")
+    return module.eval()
+
+
+def plan_command(smiles, *, time_limit=10.0, model="models:/sciml-retro@champion", stock=None, output=None,
+                 max_routes=3, max_depth=10, iterations=100000, c_puct=1.5, use_filter=False, seed=0, echo=print) -> int:
+    """Plan routes for one target. Returns the exit code: 0 if a route was found, 1 if none was found.
+
+    Raises:
+        UserError: bad SMILES, missing stock/model file, bad limits.
+    """
+    target = parse_target(smiles)
+    if time_limit <= 0:
+        raise UserError(f"--time-limit {time_limit} must be > 0 seconds")
+    stock_obj = Stock.from_file(stock) if stock else Stock.from_file(BUILTIN_STOCK)
+    policy = load_model_any(model)
+    from sciml_retro.route import draw_route, save_routes
+    from sciml_retro.search import SearchConfig, planner_from_model
+
+    cfg = SearchConfig(time_limit=time_limit, max_iterations=iterations, max_depth=max_depth, max_routes=max_routes,
+                       c_puct=c_puct, use_filter=use_filter, seed=seed)
+    res = planner_from_model(policy, stock_obj, cfg).search(target)
+    if not res.routes:
+        echo(f"No route found for {target} within {time_limit:g} s ({res.iterations} iterations, "
+             f"{res.n_nodes} nodes, stock of {len(stock_obj)} molecules, {len(policy.templates)} templates).")
+    else:
+        echo(f"Found {len(res.routes)} route(s) for {target} in {res.elapsed:.1f} s "
+             f"(first after {res.time_to_first:.2f} s, {res.iterations} iterations).")
+        for k, r in enumerate(res.routes, 1):
+            echo(f"\nRoute {k}: {r.n_steps} step(s), score {r.score:.2f}")
+            echo(r.to_text())
+    if output:
+        out = Path(output)
+        save_routes(res.routes, out, {"target": target, "solved": res.solved, "time_to_first_s": res.time_to_first,
+                                      "iterations": res.iterations, "time_limit_s": time_limit})
+        echo(f"\nroutes written to {out}")
+        if res.routes:
+            png = out.with_suffix(".png")
+            draw_route(res.routes[0]).savefig(png, dpi=90)
+            echo(f"picture of the best route written to {png}")
+    return 0 if res.routes else 1

@@ -1,0 +1,83 @@
+"""Hook implementations of the ``retro`` plugin (no heavy imports here)."""
+
+from __future__ import annotations
+
+import sciml
+
+SCIML_API = "1"
+
+
+@sciml.hookimpl
+def sciml_register_datasets(register):
+    register("uspto", "sciml_retro.dataset:RetroDataset",
+             description="atom-mapped USPTO/ORD reactions -> rdchiral templates, stock, route split, fingerprints")
+
+
+@sciml.hookimpl
+def sciml_register_models(register):
+    register("policy", "sciml_retro.model:RetroPolicy",
+             description="3N-MCTS expansion policy (Morgan fp -> template) + in-scope filter network")
+
+
+@sciml.hookimpl
+def sciml_register_evaluators(register):
+    register("planning", "sciml_retro.evaluate:PlanningEvaluator",
+             description="top-k template accuracy and MCTS solved rate on held-out benchmark targets")
+
+
+@sciml.hookimpl
+def sciml_register_pipelines(register):
+    register(sciml.Pipeline(
+        name="default",
+        dataset="retro:uspto",
+        model="retro:policy",
+        evaluator="retro:planning",
+        defaults={
+            "dataset": {"template_min_count": 3},
+            "model": {"hidden_size": 512, "dropout": 0.2},
+            "trainer": {"max_epochs": 20, "batch_size": 128, "lr": 1e-3, "patience": 4},
+            "evaluator": {"n_targets": 20, "time_limit": 2.0},
+        },
+        search_space={
+            "trainer.lr": "loguniform(3e-4, 3e-3)",
+            "model.hidden_size": "choice(256, 512, 1024)",
+            "model.dropout": "uniform(0.0, 0.5)",
+            "dataset.template_min_count": "choice(2, 3, 5)",
+            "evaluator.c_puct": "uniform(0.5, 3.0)",
+        },
+        metric="test_solved_rate",
+        mode="max",
+        predict="sciml_retro.predict:predict",
+        description="template-based retrosynthesis: expansion policy + in-scope filter + MCTS (Segler & Waller 2018)",
+    ))
+
+
+@sciml.hookimpl
+def sciml_register_commands(cli):
+    import click
+
+    @cli.group()
+    def retro():
+        """Retrosynthesis planning (3N-MCTS)."""
+
+    @retro.command()
+    @click.argument("smiles")
+    @click.option("--time-limit", type=float, default=10.0, show_default=True, help="search time limit (s)")
+    @click.option("--model", "model", default="models:/sciml-retro@champion", show_default=True,
+                  help="MLflow model URI or a local checkpoint (.pt) of a retro policy")
+    @click.option("--stock", "stock", default=None, help="stock file: one SMILES or InChIKey per line (default: built-in)")
+    @click.option("--output", "output", default=None, help="write routes JSON here (and a PNG picture beside it)")
+    @click.option("--max-routes", type=int, default=3, show_default=True, help="stop after this many routes")
+    @click.option("--max-depth", type=int, default=10, show_default=True, help="maximum reactions on a route")
+    @click.option("--iterations", type=int, default=100000, show_default=True, help="MCTS iteration limit")
+    @click.option("--c-puct", type=float, default=1.5, show_default=True, help="UCT exploration constant")
+    @click.option("--use-filter/--no-filter", default=False, show_default=True, help="in-scope filter network")
+    @click.option("--seed", type=int, default=0, show_default=True)
+    def plan(smiles, time_limit, model, stock, output, max_routes, max_depth, iterations, c_puct, use_filter, seed):
+        """Plan a synthesis route for SMILES down to purchasable molecules."""
+        from sciml_retro.cli import plan_command
+
+        code = plan_command(smiles, time_limit=time_limit, model=model, stock=stock, output=output,
+                            max_routes=max_routes, max_depth=max_depth, iterations=iterations, c_puct=c_puct,
+                            use_filter=use_filter, seed=seed, echo=click.echo)
+        raise SystemExit(code)

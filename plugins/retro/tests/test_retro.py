@@ -1,0 +1,181 @@
+"""Fast tests of the retro plugin: templates, stock, MCTS on a toy case, routes, loaders, errors."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+
+import sciml
+from sciml_retro.chem import canonical_smiles, inchikey, parse_target
+from sciml_retro.reactions import load_reactions
+from sciml_retro.route import Route, draw_route, load_routes, save_routes
+from sciml_retro.search import MCTS, Expander, SearchConfig
+from sciml_retro.stock import Stock
+from sciml_retro.templates import apply_template, clear_unmapped_reactant_maps, extract_template
+
+# hand-mapped reactions: amide coupling (Cl leaves), Suzuki coupling (Br and B(OH)2 leave), Boc removal,
+# sulfonate ester (a USPTO/ORD reaction of the committed set, mapped by RXNMapper)
+AMIDE = ("[CH3:1][C:2](=[O:3])Cl.[NH2:5][c:6]1[cH:7][cH:8][c:9]([c:12]2[cH:13][cH:14][cH:15][cH:16][cH:17]2)"
+         "[cH:10][cH:11]1>>[CH3:1][C:2](=[O:3])[NH:5][c:6]1[cH:7][cH:8][c:9]([c:12]2[cH:13][cH:14][cH:15][cH:16]"
+         "[cH:17]2)[cH:10][cH:11]1")
+SUZUKI = ("Br[c:1]1[cH:2][cH:3][c:4]([NH2:7])[cH:5][cH:6]1.OB(O)[c:8]1[cH:9][cH:10][cH:11][cH:12][cH:13]1>>"
+          "[c:1]1([c:8]2[cH:9][cH:10][cH:11][cH:12][cH:13]2)[cH:2][cH:3][c:4]([NH2:7])[cH:5][cH:6]1")
+BOC = ("CC(C)(C)[O:9][C:8](=[O:10])[NH:1][CH2:2][c:3]1[cH:4][cH:5][cH:6][cH:7][cH:11]1>>"
+       "[NH2:1][CH2:2][c:3]1[cH:4][cH:5][cH:6][cH:7][cH:11]1")
+SULFONATE = ("Cl[S:3]([CH2:2][CH3:1])(=[O:4])=[O:5].[OH:6][CH2:7][CH2:8][Br:9]>>"
+             "[CH3:1][CH2:2][S:3](=[O:4])(=[O:5])[O:6][CH2:7][CH2:8][Br:9]")
+
+
+def _sides(mapped):
+    reac, _, prod = mapped.split(">")
+    return tuple(sorted(canonical_smiles(s) for s in reac.split("."))), canonical_smiles(prod)
+
+
+@pytest.mark.parametrize("mapped", [AMIDE, SUZUKI, SULFONATE])
+def test_extracted_template_recovers_recorded_reactants(mapped):
+    tpl = extract_template(mapped)
+    assert tpl is not None and ">>" in tpl
+    reactants, product = _sides(mapped)
+    assert reactants in apply_template(tpl, product)
+
+
+def test_clear_unmapped_reactant_maps_zeroes_leaving_atoms():
+    cleaned = clear_unmapped_reactant_maps(BOC)
+    reac = cleaned.split(">>")[0]
+    # atoms 8, 9, 10 of the Boc group are absent from the product: their map numbers are gone
+    for n in (8, 9, 10):
+        assert f":{n}]" not in reac
+    assert ":1]" in reac and ":2]" in reac
+
+
+def test_boc_template_applies_to_a_new_amine():
+    tpl = extract_template(BOC)
+    assert tpl is not None
+    outs = apply_template(tpl, "NCc1ccc(Cl)cc1")
+    assert any(canonical_smiles("CC(C)(C)OC(=O)NCc1ccc(Cl)cc1") in o for o in outs)
+    assert apply_template(tpl, "c1ccccc1") == []  # no amine: the template does not match
+
+
+def test_stock_canonicalises_by_inchikey(tmp_path):
+    p = tmp_path / "stock.txt"
+    key = inchikey("CCO")
+    p.write_text(f"# my stock\nOCC ethanol\n{inchikey('c1ccccc1')}\n\nC(=O)O\n")
+    s = Stock.from_file(p)
+    assert len(s) == 3
+    assert "CCO" in s and "C(C)O" in s and key in s  # other spellings, and the key itself
+    assert "c1ccccc1" in s and "OC=O" in s
+    assert "CCN" not in s and "not a smiles" not in s
+    s.save(tmp_path / "keys.txt.gz")
+    assert Stock.from_file(tmp_path / "keys.txt.gz").keys == s.keys
+
+
+def test_stock_file_errors_name_the_line(tmp_path):
+    p = tmp_path / "bad.txt"
+    p.write_text("CCO\nC1CC(\n")
+    with pytest.raises(sciml.UserError, match="line 2.*C1CC\\("):
+        Stock.from_file(p)
+    with pytest.raises(sciml.UserError, match="does not exist"):
+        Stock.from_file(tmp_path / "missing.txt")
+
+
+def _toy_planner(seed=0, **kw):
+    templates = [extract_template(AMIDE), extract_template(SUZUKI), extract_template(BOC)]
+    assert all(templates)
+    stock = Stock()
+    stock.add_smiles(["CC(=O)Cl", "Nc1ccc(Br)cc1", "OB(O)c1ccccc1"])
+    uniform = lambda fp: np.full(len(templates), 1.0 / len(templates))  # noqa: E731
+    cfg = SearchConfig(time_limit=30.0, max_iterations=kw.pop("max_iterations", 200), seed=seed, **kw)
+    return MCTS(Expander(templates, uniform), stock, cfg), templates
+
+
+def test_mcts_solves_two_step_toy_case():
+    planner, templates = _toy_planner()
+    target = canonical_smiles("CC(=O)Nc1ccc(-c2ccccc2)cc1")
+    res = planner.search(target)
+    assert res.solved and res.routes
+    best = res.routes[0]
+    assert best.n_steps == 2
+    assert sorted(best.leaves()) == sorted(canonical_smiles(s) for s in ["CC(=O)Cl", "Nc1ccc(Br)cc1", "OB(O)c1ccccc1"])
+    c = canonical_smiles
+    amide_first = {(target, ".".join(sorted([c("CC(=O)Cl"), c("Nc1ccc(-c2ccccc2)cc1")]))),
+                   (c("Nc1ccc(-c2ccccc2)cc1"), ".".join(sorted([c("Nc1ccc(Br)cc1"), c("OB(O)c1ccccc1")])))}
+    suzuki_first = {(target, ".".join(sorted([c("CC(=O)Nc1ccc(Br)cc1"), c("OB(O)c1ccccc1")]))),
+                    (c("CC(=O)Nc1ccc(Br)cc1"), ".".join(sorted([c("CC(=O)Cl"), c("Nc1ccc(Br)cc1")])))}
+    assert best.signature() in (frozenset(amide_first), frozenset(suzuki_first))
+    assert res.time_to_first is not None and res.time_to_first <= res.elapsed
+
+
+def test_mcts_depth_limit_and_unsolvable():
+    planner, _ = _toy_planner(max_depth=1)
+    res = planner.search(canonical_smiles("CC(=O)Nc1ccc(-c2ccccc2)cc1"))
+    assert not res.solved and res.routes == []  # needs 2 reactions
+    planner, _ = _toy_planner()
+    res = planner.search(canonical_smiles("CCCCCCCC"))  # no template applies
+    assert not res.solved and res.iterations >= 1
+
+
+def test_mcts_is_deterministic_with_a_seed():
+    target = canonical_smiles("CC(=O)Nc1ccc(-c2ccccc2)cc1")
+    a = _toy_planner(seed=3, rollout_depth=2, max_iterations=30, max_routes=10)[0].search(target)
+    b = _toy_planner(seed=3, rollout_depth=2, max_iterations=30, max_routes=10)[0].search(target)
+    assert [r.to_dict() for r in a.routes] == [r.to_dict() for r in b.routes]
+    assert a.iterations == b.iterations and a.n_nodes == b.n_nodes
+
+
+def test_route_json_round_trip_and_picture(tmp_path):
+    planner, _ = _toy_planner()
+    res = planner.search(canonical_smiles("CC(=O)Nc1ccc(-c2ccccc2)cc1"))
+    path = tmp_path / "route.json"
+    save_routes(res.routes, path, {"target": res.target})
+    back = load_routes(path)
+    assert [r.to_dict() for r in back] == [r.to_dict() for r in res.routes]
+    assert back[0].signature() == res.routes[0].signature()
+    assert json.loads(path.read_text())["routes"][0]["tree"]["children"][0]["type"] == "reaction"
+    fig = draw_route(back[0])
+    fig.savefig(tmp_path / "route.png")
+    assert (tmp_path / "route.png").stat().st_size > 1000
+    with pytest.raises(sciml.UserError, match="route"):
+        Route.from_dict({"tree": {}})
+
+
+@pytest.mark.parametrize("bad", ["C1CC(", "", "CC>>CO", "xyz"])
+def test_bad_smiles_is_one_user_error(bad):
+    with pytest.raises(sciml.UserError) as exc:
+        parse_target(bad)
+    assert "SMILES" in str(exc.value) or "reaction" in str(exc.value)
+
+
+def test_plan_command_bad_smiles_raises_user_error():
+    from sciml_retro.cli import plan_command
+
+    with pytest.raises(sciml.UserError, match="not a valid SMILES"):
+        plan_command("C1CC(", model="/nonexistent.pt")
+
+
+def test_reaction_file_loaders(tmp_path):
+    smi = tmp_path / "r.smi"
+    smi.write_text("CC(=O)Cl.Nc1ccccc1>>CC(=O)Nc1ccccc1 rxn1\nCCO.CC(=O)O>O>CCOC(C)=O\n")
+    recs = load_reactions(smi)
+    assert [r["id"] for r in recs] == ["rxn1", "r-2"] and recs[1]["reactants"] == ["CCO", "CC(=O)O"]
+    assert recs[1]["product"] == "CCOC(C)=O"
+    csv = tmp_path / "r.csv"
+    csv.write_text("id,reactants,product\na,CCO.CC(=O)O,CCOC(C)=O\n")
+    assert load_reactions(csv)[0] == {"id": "a", "reactants": ["CCO", "CC(=O)O"], "product": "CCOC(C)=O"}
+    js = tmp_path / "r.json.gz"
+    with gzip.open(js, "wt") as fh:
+        json.dump([{"id": "x", "reactants_smiles": ["CCO", "CC(=O)O"], "product_smiles": "CCOC(C)=O"}], fh)
+    assert load_reactions(js)[0]["reactants"] == ["CCO", "CC(=O)O"]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("foo,bar\n1,2\n")
+    with pytest.raises(sciml.UserError, match="no reaction column"):
+        load_reactions(bad)
+    two = tmp_path / "two.smi"
+    two.write_text("CCO>>CC.O\n")
+    with pytest.raises(sciml.UserError, match="2 products"):
+        load_reactions(two)
+    (tmp_path / "r.xyz").write_text("x")
+    with pytest.raises(sciml.UserError, match="extension"):
+        load_reactions(tmp_path / "r.xyz")
