@@ -77,3 +77,66 @@ class RecordingReporter:
 
     def progress(self, iterable: Iterable, total: int | None = None, desc: str = "") -> Iterable:
         return iterable
+
+
+# --- fixtures and helpers for pytest -------------------------------------------------------
+
+import contextlib  # noqa: E402
+import os  # noqa: E402
+
+
+@contextlib.contextmanager
+def registered(plugin: object, name: str):
+    """Register ``plugin`` (a module or object with ``@sciml.hookimpl`` functions) on the live
+    plugin manager as ``name`` for the duration of the block, the way an installed plugin is."""
+    from sciml import plugins, registry
+
+    pm = plugins.get_plugin_manager()
+    if not plugins.register_plugin(pm, plugin, name):
+        raise AssertionError(f"plugin {name!r} was rejected: {plugins.load_errors().get(name)}")
+    registry.reset()
+    try:
+        yield pm
+    finally:
+        pm.unregister(name=name)
+        registry.reset()
+
+
+@contextlib.contextmanager
+def isolated_store(root: str | Path):
+    """Point ``SCIML_HOME`` (tracking store, runs) and ``SCIML_CACHE`` at ``root`` for the block."""
+    root = Path(root)
+    saved = {k: os.environ.get(k) for k in ("SCIML_HOME", "SCIML_CACHE", "MLFLOW_TRACKING_URI")}
+    os.environ["SCIML_HOME"] = str(root / "home")
+    os.environ["SCIML_CACHE"] = str(root / "cache")
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    try:
+        yield root / "home"
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def run_tiny(target: str, *sets: str, tune: bool = False, **options):
+    """Run ``target`` with ``--set`` overrides (a tiny budget is up to the caller) and return the
+    :class:`~sciml.runner.RunSummary`. Options are :class:`~sciml.runner.RunOptions` fields."""
+    from sciml.runner import RunOptions, run
+
+    return run(RunOptions(target=target, sets=list(sets), tune=tune, **options))
+
+
+try:
+    import pytest
+except ImportError:  # pragma: no cover - pytest is optional for users
+    pytest = None
+
+if pytest is not None:
+
+    @pytest.fixture
+    def sciml_store(tmp_path):
+        """A temporary tracking store and cache; yields ``SCIML_HOME``."""
+        with isolated_store(tmp_path) as home:
+            yield home

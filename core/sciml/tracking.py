@@ -147,12 +147,12 @@ class Tracker:
         """Log a trained model (state dict + config + metadata) as an MLflow pyfunc; return its URI."""
         import mlflow
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "add type hints to predict": inputs are file paths
-            from sciml.mlflow_model import SciMLModel
+        from sciml.mlflow_model import SciMLModel
 
         reqs = ["sciml", f"sciml-{plugin}"] if plugin != "sciml" else ["sciml"]
-        with mlflow.start_run(run_id=run_id):
+        # "add type hints to predict" does not apply: inputs are users' file paths
+        with warnings.catch_warnings(), mlflow.start_run(run_id=run_id):
+            warnings.simplefilter("ignore")
             info = mlflow.pyfunc.log_model(name="model", python_model=SciMLModel(),
                                            artifacts={"sciml_model": str(model_dir)}, pip_requirements=reqs)
         return info.model_uri
@@ -202,7 +202,9 @@ def load_model(uri: str):
         mlflow.set_tracking_uri(default_tracking_uri())
         mlflow.set_registry_uri(default_tracking_uri())
     try:
-        pyfunc = mlflow.pyfunc.load_model(uri)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pyfunc = mlflow.pyfunc.load_model(uri)
     except Exception as exc:
         raise UserError(f"cannot load model {uri!r}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
     return pyfunc.unwrap_python_model().loaded

@@ -191,6 +191,7 @@ class DefaultTrainer(Trainer):
 
             bar = tqdm(total=c.max_epochs, initial=start, desc="epochs", unit="ep", leave=False)
         metrics: dict[str, float] = {}
+        done = start
         for epoch in epochs:
             if hasattr(model, "on_epoch_start"):
                 model.on_epoch_start(epoch, c.max_epochs)
@@ -219,6 +220,7 @@ class DefaultTrainer(Trainer):
             else:
                 stale = 0 if improved else stale + 1
             previous = value
+            done = epoch + 1
             reporter.report(epoch, metrics)
             reporter.checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                  "scheduler": scheduler.state_dict() if scheduler else None,
@@ -235,7 +237,7 @@ class DefaultTrainer(Trainer):
         if c.restore_best and best_state is not None:
             model.load_state_dict(best_state)
         return {"best_epoch": float(best_epoch), f"best_{c.monitor}": sign * best,
-                "epochs": float(metrics and epoch + 1 or start)}
+                "epochs": float(done)}
 
 
 def _batch_len(batch: Any) -> int:

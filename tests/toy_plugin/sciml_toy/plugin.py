@@ -11,6 +11,7 @@ def sciml_register_datasets(register):
 @sciml.hookimpl
 def sciml_register_models(register):
     register("mlp", "sciml_toy.components:MLP")
+    register("mlp2", "sciml_toy.components:MLP", description="the same MLP under a second name")
 
 
 @sciml.hookimpl
