@@ -1,0 +1,149 @@
+"""The ``spheroid:plates`` Dataset: simulated plates (default) or a user's plate map.
+
+Splits are by plate, so the test plates were rendered from ``(experiment_seed, plate)`` pairs
+never seen in training. Each item is one well's time series of images.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+import sciml
+from sciml_spheroid.plate import DAYS, GROUPS
+
+log = logging.getLogger(__name__)
+
+
+class SpheroidPlates(sciml.Dataset):
+    """Bright-field spheroid plates, one item per well: images ``(n_days, 1, S, S)`` in [0, 1]."""
+
+    class Config(sciml.ComponentConfig):
+        source: Literal["simulated", "platemap"] = Field(
+            "simulated", description="'simulated' (embedded experiment, known ground truth) or 'platemap' (your CSV)")
+        plate_map: str | None = Field(None, description="plate-map CSV path when source='platemap' (see docs)")
+        image_size: int = Field(64, ge=16, le=512, description="image side after resizing (pixels)")
+        experiment_seed: int = Field(0, ge=0, description="seed of the simulated experiment (plates are (seed, index))")
+        n_train_plates: int = Field(3, ge=1, le=50, description="simulated plates used for training (SimCLR + time series)")
+        n_val_plates: int = Field(1, ge=1, le=50, description="simulated plates for validation (NT-Xent val_loss)")
+        n_test_plates: int = Field(2, ge=1, le=50, description="simulated plates for the test metrics (unseen seeds)")
+        n_untreated: int = Field(18, ge=2, le=60, description="untreated (control) wells per plate")
+        n_single: int = Field(12, ge=0, le=60, description="wells with the single recommended concentration per plate")
+        replicates: int = Field(2, ge=1, le=60, description="replicate wells per screening drug x concentration")
+        concentrations: list[float] = Field([0.1, 0.3, 1.0, 3.0, 10.0], description="screening concentrations (µM)")
+        single_concentration: float = Field(1.0, gt=0, description="recommended concentration of the single-dose group (µM, drug D1)")
+        efficacy_noise: float = Field(0.05, ge=0, le=0.5, description="sd of well-to-well scatter of true efficacy (fraction)")
+        noise_level: float = Field(1.0, ge=0, le=3, description="scale of imaging nuisances (blur, shot noise, illumination, plate shifts)")
+        val_plates: list[str] = Field([], description="platemap: plate labels for validation (default: second-to-last plate)")
+        test_plates: list[str] = Field([], description="platemap: plate labels for testing (default: last plate)")
+
+    def __init__(self, config, context):
+        super().__init__(config, context)
+        self.arrays: dict[str, np.ndarray] | None = None
+        self.metadata = {}
+
+    # -- building -------------------------------------------------------------------------
+    def _build_simulated(self):
+        from sciml_spheroid.simulate import DEFAULT_DRUGS, design_plate, render_plate
+
+        c = self.config
+        design = design_plate(n_untreated=c.n_untreated, n_single=c.n_single, drugs=DEFAULT_DRUGS,
+                              concentrations=c.concentrations, replicates=c.replicates,
+                              single_concentration=c.single_concentration)
+        n_plates = c.n_train_plates + c.n_val_plates + c.n_test_plates
+        imgs, cols = [], {k: [] for k in ("plate", "well", "group", "drug", "concentration", "efficacy", "split")}
+        for p in range(n_plates):
+            pl = render_plate(c.experiment_seed, p, size=c.image_size, design=design, drugs=DEFAULT_DRUGS,
+                              efficacy_noise=c.efficacy_noise, noise_level=c.noise_level)
+            split = 0 if p < c.n_train_plates else (1 if p < c.n_train_plates + c.n_val_plates else 2)
+            imgs.append(np.round(pl.images * 65535).astype(np.uint16))
+            for wd, e in zip(pl.design, pl.efficacy):
+                cols["plate"].append(p); cols["well"].append(wd.well); cols["group"].append(wd.group)
+                cols["drug"].append(wd.drug); cols["concentration"].append(wd.concentration)
+                cols["efficacy"].append(e); cols["split"].append(split)
+        arrays = {"images": np.concatenate(imgs), "days": np.asarray(DAYS),
+                  "plate_name": np.array([f"sim{p}" for p in cols["plate"]], dtype=str)}
+        for k, v in cols.items():
+            arrays[k] = np.asarray(v)
+        arrays["well"] = arrays["well"].astype(str)
+        arrays["drug"] = arrays["drug"].astype(str)
+        return arrays, {"source": "simulated"}
+
+    def _build_platemap(self):
+        from sciml_spheroid.io import load_plate_map
+
+        c = self.config
+        if not c.plate_map:
+            raise sciml.UserError("dataset.source='platemap' needs dataset.plate_map=<path to CSV>")
+        a = load_plate_map(c.plate_map, size=c.image_size)
+        names = sorted(set(a["plate_name"].tolist()))
+        for lst, what in ((c.val_plates, "val_plates"), (c.test_plates, "test_plates")):
+            bad = [p for p in lst if p not in names]
+            if bad:
+                raise sciml.UserError(f"dataset.{what}: plate(s) {bad} not in the plate map; plates: {names}")
+        test = list(c.test_plates) or names[-1:]
+        val = list(c.val_plates) or ([n for n in names if n not in test][-1:] if len(names) >= 3 else [])
+        split = np.zeros(len(a["plate"]), dtype=np.int64)
+        split[np.isin(a["plate_name"], val)] = 1
+        split[np.isin(a["plate_name"], test)] = 2
+        a["split"] = split
+        a["images"] = np.round(a["images"] * 65535).astype(np.uint16)
+        return a, {"source": "platemap", "plate_map": str(c.plate_map)}
+
+    def prepare(self) -> None:
+        c = self.config
+        key = self.fingerprint()
+        build = self._build_simulated if c.source == "simulated" else self._build_platemap
+        if c.source == "platemap":
+            arrays, meta = build()  # user files may change: never trust a cache keyed on the path
+        else:
+            path = self.context.cache_dir / f"spheroid-plates-{key}.npz"
+            arrays, meta = sciml.cached_arrays(path, build)
+        arrays = dict(arrays)
+        arrays["images"] = arrays["images"].astype(np.float32) / 65535.0
+        self.arrays = arrays
+        for s, name in enumerate(("train", "val", "test")):
+            if not np.any(arrays["split"] == s):
+                log.warning("split %s is empty; using the train plates for it", name)
+        self.metadata = {
+            "image_size": int(arrays["images"].shape[-1]),
+            "days": [int(d) for d in arrays["days"]],
+            "n_days": int(arrays["images"].shape[1]),
+            "in_channels": 1,
+            "groups": list(GROUPS),
+            "source": meta.get("source", c.source),
+        }
+
+    def fingerprint(self) -> str:
+        return sciml.content_hash({"class": "SpheroidPlates", "v": 1, "config": self.config.model_dump()})
+
+    def indices(self, name: str) -> np.ndarray:
+        """Well indices of split ``name`` ('train' | 'val' | 'test'); an empty split falls back to train."""
+        if self.arrays is None:
+            self.prepare()
+        code = {"train": 0, "val": 1, "test": 2}[name]
+        idx = np.flatnonzero(self.arrays["split"] == code)
+        return idx if idx.size else np.flatnonzero(self.arrays["split"] == 0)
+
+    def split_indices(self):
+        return {n: self.indices(n).tolist() for n in ("train", "val", "test")}
+
+    def split(self, name):
+        import torch
+
+        idx = self.indices(name)
+        a = self.arrays
+
+        class _Wells(torch.utils.data.Dataset):
+            def __len__(self):
+                return len(idx)
+
+            def __getitem__(self, i):
+                j = int(idx[i])
+                return {"images": torch.from_numpy(a["images"][j][:, None]),  # (n_days, 1, S, S)
+                        "group": int(a["group"][j]), "efficacy": float(a["efficacy"][j]), "index": j}
+
+        return _Wells()

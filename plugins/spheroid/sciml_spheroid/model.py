@@ -1,0 +1,133 @@
+"""``spheroid:simclr``: SimCLR encoder + projection head + untreated time-series model.
+
+Methodology 1 of the thesis (Babu 2024, §5.1): (1) representations of every image from SimCLR
+(Chen et al. 2020; NT-Xent eq. (1)); (2) a time-series model trained only on untreated wells'
+representations of days 7–9 to predict day 10; (3) the deviation between predicted and actual
+day-10 representations is the efficacy score used for ranking.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import Field
+from torch import nn
+
+import sciml
+from sciml_spheroid.augment import simclr_augment
+from sciml_spheroid.encoder import ProjectionHead, ResNet18Encoder
+from sciml_spheroid.losses import nt_xent
+from sciml_spheroid.timeseries import TimeSeriesPredictor, deviation, fit_predictor
+
+
+class SpheroidSimCLR(nn.Module):
+    """SimCLR + time-series efficacy scorer. Inputs: images in [0, 1] of shape ``(B, 1, S, S)``."""
+
+    class Config(sciml.ComponentConfig):
+        width: int = Field(8, ge=2, le=64, description="ResNet-18 base width w (stages w, 2w, 4w, 8w channels)")
+        stem_stride: int = Field(2, ge=1, le=4, description="stride of the 3x3 stem convolution (1 = full resolution)")
+        embedding_size: int = Field(64, ge=4, le=1024, description="size of the representation h")
+        projection_dim: int = Field(32, ge=2, le=1024, description="size of the projection z fed to NT-Xent")
+        temperature: float = Field(0.2, gt=0.0, le=5.0, description="NT-Xent temperature tau (-)")
+        aug_strength: float = Field(0.5, ge=0.0, le=1.0, description="scale of all augmentation ranges (0 = none)")
+        ts_hidden: int = Field(16, ge=2, le=1024, description="GRU hidden size of the time-series model")
+        context_days: list[int] = Field([7, 8, 9], description="days the time-series model reads")
+        target_day: int = Field(10, description="day whose representation is predicted (read-out day)")
+        distance: Literal["l2", "cosine"] = Field("l2", description="deviation predicted vs actual: 'l2' or 'cosine'")
+
+    def __init__(self, config: Config, metadata: dict):
+        super().__init__()
+        self.config = config
+        self.days = list(metadata.get("days", [7, 8, 9, 10]))
+        for d in list(config.context_days) + [config.target_day]:
+            if d not in self.days:
+                raise sciml.UserError(f"model day {d} is not an imaging day of the data {self.days}")
+        if config.target_day in config.context_days or not config.context_days:
+            raise sciml.UserError("model.context_days must be non-empty and must not contain model.target_day")
+        self.image_size = int(metadata.get("image_size", 64))
+        self.encoder = ResNet18Encoder(int(metadata.get("in_channels", 1)), config.width, config.embedding_size,
+                                       stem_stride=config.stem_stride)
+        self.head = ProjectionHead(config.embedding_size, config.projection_dim)
+        self.predictor = TimeSeriesPredictor(config.embedding_size, config.ts_hidden)
+        self.register_buffer("rep_mean", torch.zeros(config.embedding_size))
+        self.register_buffer("rep_std", torch.ones(config.embedding_size))
+        self.register_buffer("ts_fitted", torch.zeros((), dtype=torch.bool))
+        self._augment = None
+
+    # -- SimCLR -----------------------------------------------------------------------------
+    @property
+    def augment(self):
+        if self._augment is None:
+            self._augment = simclr_augment(self.image_size, self.config.aug_strength)
+        return self._augment
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Representations ``h``: ``(B, 1, S, S) -> (B, embedding_size)``."""
+        return self.encoder(images)
+
+    @staticmethod
+    def _images(batch) -> torch.Tensor:
+        x = batch["images"] if isinstance(batch, dict) else batch
+        return x.reshape(-1, *x.shape[-3:]) if x.ndim == 5 else x
+
+    def simclr_loss(self, images: torch.Tensor) -> torch.Tensor:
+        """NT-Xent of two random views of each image in ``(B, 1, S, S)``."""
+        with torch.no_grad():
+            v1, v2 = self.augment(images), self.augment(images)
+        z1 = self.head(self.encoder(v1.clamp(0, 1)))
+        z2 = self.head(self.encoder(v2.clamp(0, 1)))
+        return nt_xent(z1, z2, self.config.temperature)
+
+    def training_step(self, batch, epoch: int) -> dict:
+        """``batch``: dict with ``images`` ``(B, n_days, 1, S, S)`` or a ``(B, 1, S, S)`` tensor."""
+        return {"loss": self.simclr_loss(self._images(batch))}
+
+    # -- representations and the time-series stage ------------------------------------------
+    @torch.no_grad()
+    def embed(self, images: np.ndarray | torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        """Representations of ``(..., S, S)`` images (eval mode) -> ``(..., embedding_size)``."""
+        x = torch.as_tensor(np.asarray(images, dtype=np.float32))
+        lead = x.shape[:-2]
+        flat = x.reshape(-1, 1, *x.shape[-2:])
+        was = self.training
+        self.eval()
+        dev = next(self.parameters()).device
+        out = torch.cat([self.encoder(flat[i:i + batch_size].to(dev)).cpu() for i in range(0, len(flat), batch_size)])
+        self.train(was)
+        return out.reshape(*lead, -1)
+
+    def _split_days(self, reps: torch.Tensor):
+        reps = torch.as_tensor(reps).to(self.rep_mean.device)
+        ctx = [self.days.index(d) for d in self.config.context_days]
+        tgt = self.days.index(self.config.target_day)
+        z = (reps - self.rep_mean) / self.rep_std
+        return z[:, ctx], z[:, tgt]
+
+    def fit_time_series(self, reps_untreated: torch.Tensor, epochs: int = 300, lr: float = 3e-3,
+                        reps_val: torch.Tensor | None = None) -> list[float]:
+        """Fit the standardisation and the predictor on untreated wells' ``(N, n_days, D)``
+        representations; ``reps_val`` (untreated validation wells) selects the best epoch."""
+        reps_untreated = reps_untreated.detach().float().to(self.rep_mean.device)
+        flat = reps_untreated.reshape(-1, reps_untreated.shape[-1])
+        self.rep_mean.copy_(flat.mean(0))
+        self.rep_std.copy_(flat.std(0).clamp_min(1e-6) if len(flat) > 1 else torch.ones_like(self.rep_std))
+        ctx, tgt = self._split_days(reps_untreated)
+        val = self._split_days(reps_val.detach().float()) if reps_val is not None and len(reps_val) else None
+        hist = fit_predictor(self.predictor, ctx, tgt, epochs=epochs, lr=lr, val=val)
+        self.ts_fitted.fill_(True)
+        return hist
+
+    @torch.no_grad()
+    def time_series_loss(self, reps: torch.Tensor) -> float:
+        """MSE of the day-10 prediction on ``(N, n_days, D)`` representations (standardised units)."""
+        ctx, tgt = self._split_days(reps.float())
+        return float(torch.mean((self.predictor(ctx) - tgt) ** 2))
+
+    @torch.no_grad()
+    def score(self, reps: torch.Tensor, distance: str | None = None) -> torch.Tensor:
+        """Efficacy score ``(N,)``: deviation of the predicted from the actual day-10 representation."""
+        ctx, tgt = self._split_days(reps.float())
+        self.predictor.eval()
+        return deviation(self.predictor(ctx), tgt, distance or self.config.distance).cpu()
