@@ -49,7 +49,8 @@ class MDTrajectoryDataset(sciml.Dataset):
     Why the offset: the paper feeds raw box coordinates; for a centred molecule the bead vectors
     obey Σ_i n_i z_i ≈ 0 and span only N − 1 dimensions, so the bias-free linear decoder of Eq.
     x' = D z loses a dimension (measured on ethane: 3 beads give 0.63 Å RMSD centred, 0.09 Å with
-    the offset; 2 beads give a planar reconstruction either way, as the paper reports).
+    an offset (least-squares optimum of D for the best mapping); 2 beads give a planar
+    reconstruction either way, as the paper reports).
 
     Raises:
         sciml.UserError: bad SMILES, unreadable file, split fractions that leave no test data.
@@ -75,9 +76,10 @@ class MDTrajectoryDataset(sciml.Dataset):
         val_fraction: float = Field(0.1, gt=0, lt=1, description="fraction for validation; test = rest")
         align: bool = Field(True, description="remove the centre of mass and Kabsch-align every "
                             "frame (and its forces) to frame 0 (paper §3.4.2)")
-        com_offset_A: float = Field(5.0, ge=0, le=1000, description="aligned frames have their "
-                                    "centre of mass at (c, c, c) Å, as in a simulation box; with "
-                                    "c = 0 the bias-free linear decoder loses one dimension")
+        com_offset_A: float = Field(1.0, ge=0, le=1000, description="aligned frames have their "
+                                    "centre of mass at (c, c, c) Å (the paper's inputs are uncentred "
+                                    "box coordinates); with c = 0 the bias-free linear decoder loses "
+                                    "one dimension")
 
     def __init__(self, config, context):
         super().__init__(config, context)

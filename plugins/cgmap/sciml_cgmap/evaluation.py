@@ -51,14 +51,14 @@ class MappingEvaluator(sciml.Evaluator):
     §3.4.2: randomly rotated test frames fed as they are / aligned first), and non-numbers
     ``assignment`` (bead of each atom), ``beads`` (atom indices per bead), ``cg_connectivity``
     (paper §2.4), ``broken_beads`` and ``mapping_signature`` (equal under the molecule's symmetry).
-    Figures: ``mapping.png`` (molecule coloured by bead), ``loss_curves.png`` when the reporter
+    Figures: ``mapping.png`` (molecule coloured by bead), ``cgmap_losses.png`` when the reporter
     keeps a history.
     """
 
     class Config(sciml.ComponentConfig):
         rotation_seed: int = Field(0, ge=0, description="seed of the random rotations of §3.4.2")
         n_rotated: int = Field(200, ge=1, description="test frames used in the rotation study")
-        figures: bool = Field(True, description="draw mapping.png and loss_curves.png")
+        figures: bool = Field(True, description="draw mapping.png and cgmap_losses.png")
 
     def evaluate(self, model, data, reporter) -> dict[str, Any]:
         from sciml_cgmap.alignment import random_rotations
@@ -140,7 +140,7 @@ class MappingEvaluator(sciml.Evaluator):
                 ax.set_xlabel("epoch")
                 ax.set_yscale("log")
                 ax.legend(fontsize=7)
-                reporter.log_figure(fig, "loss_curves.png")
+                reporter.log_figure(fig, "cgmap_losses.png")
             plt.close(fig)
 
 

@@ -10,12 +10,12 @@ import sciml
 PIPELINE_DEFAULTS = {
     "dataset": {"smiles": "CC", "n_frames": 2000, "save_every": 10},
     "model": {"n_beads": 3, "loss": "rec", "anneal_epochs": 30},
-    "trainer": {"max_epochs": 60, "batch_size": 100, "lr": 1e-2, "patience": 10, "min_delta": 1e-2,
+    "trainer": {"max_epochs": 60, "batch_size": 100, "lr": 3e-2, "patience": 10, "min_delta": 1e-2,
                 "stop_rule": "no_change", "restore_best": False},
 }
 
 SEARCH_SPACE = {
-    "trainer.lr": "loguniform(3e-3, 3e-2)",
+    "trainer.lr": "loguniform(1e-2, 5e-2)",
     "model.n_beads": "choice(2, 3)",
     "model.loss": "choice('rec', 'normalized')",
     "model.alpha": "uniform(0.1, 0.8)",
@@ -48,7 +48,7 @@ def sciml_register_pipelines(register):
         defaults=PIPELINE_DEFAULTS,
         search_space=SEARCH_SPACE,
         metric="test_rmsd", mode="min",
-        max_attempts=5,
+        max_attempts=10,
         tune_defaults={"num_samples": 2, "seeds": 2},
         predict="sciml_cgmap.predict:predict",
         summarize="sciml_cgmap.summary:summarize",

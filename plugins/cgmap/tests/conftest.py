@@ -8,10 +8,6 @@ except ImportError:  # pragma: no cover
     pass
 
 
-ETHANE_SYMBOLS = list("CCHHHHHH")
-ETHANE_BONDS = [(0, 1), (0, 2), (0, 3), (0, 4), (1, 5), (1, 6), (1, 7)]
-
-
 @pytest.fixture(scope="session")
 def ethane_data(tmp_path_factory):
     """A tiny prepared ethane dataset (200 frames, 2 fs apart) shared by the tests."""
@@ -23,3 +19,12 @@ def ethane_data(tmp_path_factory):
     data = MDTrajectoryDataset(MDTrajectoryDataset.Config(n_frames=200, save_every=5), ctx)
     data.prepare()
     return data
+
+
+@pytest.fixture
+def sciml_store(tmp_path):
+    """A temporary MLflow tracking store and cache (``SCIML_HOME``) for end-to-end runs."""
+    from sciml.testing import isolated_store
+
+    with isolated_store(tmp_path) as home:
+        yield home

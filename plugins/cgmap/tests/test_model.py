@@ -1,0 +1,96 @@
+import pytest
+import torch
+
+import sciml
+from sciml_cgmap.model import CGVAE
+
+META = {"n_atoms": 8}
+
+
+def test_encoding_rows_are_normalised_and_non_negative():
+    torch.manual_seed(0)
+    m = CGVAE(CGVAE.Config(n_beads=3), META)
+    m.train()
+    m.on_epoch_start(0, 10)
+    c = m.assignment()
+    assert c.shape == (8, 3)
+    torch.testing.assert_close(c.sum(1), torch.ones(8))  # each atom's probabilities over beads
+    e = m.encoding(c)
+    assert e.shape == (3, 8) and (e >= 0).all()
+    torch.testing.assert_close(e.sum(1), torch.ones(3))  # Σ_j E_ij = 1
+    z, x_rec, _ = m(torch.randn(5, 8, 3), c)
+    assert z.shape == (5, 3, 3) and x_rec.shape == (5, 8, 3)
+
+
+def test_empty_bead_gives_zero_row_not_nan():
+    m = CGVAE(CGVAE.Config(n_beads=3), META)
+    with torch.no_grad():
+        m.logits.zero_()
+        m.logits[:, 0] = 1.0  # every atom in bead 0: beads 1 and 2 are empty
+    m.eval()
+    c = m.assignment()
+    e = m.encoding(c)
+    assert torch.isfinite(e).all()
+    torch.testing.assert_close(e[0], torch.full((8,), 1 / 8))
+    assert (e[1:] == 0).all()
+    x = torch.randn(4, 8, 3)
+    out = m.losses({"positions": x, "forces": torch.randn(4, 8, 3)}, update_max=False)
+    assert torch.isfinite(out["loss"]) and out["n_used_beads"].item() == 1
+    # the one used bead sits at the centroid of the atoms
+    torch.testing.assert_close(m(x)[0][:, 0], x.mean(1))
+
+
+def test_hard_assignment_matrix_is_argmax_one_hot():
+    m = CGVAE(CGVAE.Config(n_beads=2), META)
+    a = m.assignment_matrix
+    assert a.shape == (8, 2) and set(a.sum(1).tolist()) == {1.0}
+    assert a.argmax(1).tolist() == m.logits.argmax(1).tolist() == m.bead_of_atom
+
+
+def test_cg_forces_sum_atomic_forces_of_each_bead():
+    c = torch.tensor([[1.0, 0], [1, 0], [0, 1]])
+    f = torch.tensor([[[1.0, 2, 3], [4, 5, 6], [7, 8, 9]]])
+    torch.testing.assert_close(CGVAE.cg_forces(f, c), torch.tensor([[[5.0, 7, 9], [7, 8, 9]]]))
+
+
+def test_normalized_loss_divides_by_running_maximum():
+    m = CGVAE(CGVAE.Config(n_beads=2, loss="normalized", alpha=0.25), META)
+    m.train()
+    x = torch.randn(6, 8, 3)
+    f = torch.randn(6, 8, 3)
+    big = m.losses({"positions": x, "forces": 10 * f}, update_max=True)
+    # first batch: each term is its own maximum -> (1 - α)·1 + α·1
+    assert big["loss"].item() == pytest.approx(1.0, rel=1e-5)
+    rec_max, force_max = m.rec_max.item(), m.force_max.item()
+    assert force_max == pytest.approx(big["force"].item())
+    small = m.losses({"positions": x, "forces": f}, update_max=True)
+    # a smaller force keeps the old maximum: α·F/Fmax + (1 − α)·rec/rec_max
+    assert m.force_max.item() == pytest.approx(force_max)
+    expected = 0.75 * small["rec"].item() / max(rec_max, small["rec"].item()) + 0.25 * small["force"].item() / force_max
+    assert small["loss"].item() == pytest.approx(expected, rel=1e-4)
+    assert small["force"].item() == pytest.approx(force_max / 100, rel=0.05)  # forces scale squared
+    # the formula itself, with a zero maximum treated as 1
+    v = CGVAE.normalized_loss(torch.tensor(2.0), torch.tensor(3.0), torch.tensor(4.0), torch.tensor(0.0), 0.5)
+    assert v.item() == pytest.approx(0.5 * 0.5 + 0.5 * 3.0)
+
+
+def test_force_loss_adds_rho_times_force():
+    torch.manual_seed(1)
+    m = CGVAE(CGVAE.Config(n_beads=2, loss="force", rho=0.5), META)
+    out = m.losses({"positions": torch.randn(3, 8, 3), "forces": torch.randn(3, 8, 3)}, update_max=True)
+    assert out["loss"].item() == pytest.approx(out["rec"].item() + 0.5 * out["force"].item(), rel=1e-5)
+
+
+def test_temperature_decreases_stepwise_from_4_to_0_1():
+    m = CGVAE(CGVAE.Config(n_beads=2, tau_steps=5), META)
+    taus = [m.tau_at(e, 50) for e in range(50)]
+    assert taus[0] == pytest.approx(4.0) and taus[-1] == pytest.approx(0.1)
+    assert all(a >= b for a, b in zip(taus, taus[1:]))
+    assert len(set(round(t, 9) for t in taus)) == 5  # stepwise: 5 levels
+    m2 = CGVAE(CGVAE.Config(n_beads=2, anneal_epochs=10), META)
+    assert m2.tau_at(10, 1000) == pytest.approx(0.1)
+
+
+def test_too_many_beads_is_a_user_error():
+    with pytest.raises(sciml.UserError, match="model.n_beads=9 exceeds the molecule's 8 atoms"):
+        CGVAE(CGVAE.Config(n_beads=9), META)
