@@ -87,6 +87,20 @@ def _rdchiral_reactants(smiles: str):
         return None
 
 
+@lru_cache(maxsize=50_000)
+def _product_query(template: str):
+    """Product side of a retro template as an RDKit query (substructure pre-screen), or None."""
+    return Chem.MolFromSmarts(template.split(">>")[0])
+
+
+@lru_cache(maxsize=20_000)
+def _mol(smiles: str):
+    mol = Chem.MolFromSmiles(smiles)
+    if mol is not None:
+        mol.UpdatePropertyCache(strict=False)
+    return mol
+
+
 def apply_template(template: str, product: str) -> list[tuple[str, ...]]:
     """Apply a retro template to a product SMILES.
 
@@ -95,6 +109,9 @@ def apply_template(template: str, product: str) -> list[tuple[str, ...]]:
     """
     from rdchiral.main import rdchiralRun
 
+    query, mol = _product_query(template), _mol(product)
+    if query is None or mol is None or not mol.HasSubstructMatch(query):
+        return []  # cheap pre-screen: rdchiral would find no match either
     rxn = _rdchiral_reaction(template)
     reactants = _rdchiral_reactants(product)
     if rxn is None or reactants is None:
