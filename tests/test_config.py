@@ -122,3 +122,16 @@ def test_validate_space_checks_keys(toy):
 
 def test_flatten():
     assert flatten({"a": {"b": 1, "c": {"d": 2}}, "e": 3}) == {"a.b": 1, "a.c.d": 2, "e": 3}
+
+
+def test_sample_space_is_deterministic_and_crosses_grid():
+    from sciml.config import sample_space
+
+    parsed = {"trainer.lr": ("loguniform", [1e-4, 1e-2]), "model.hidden": ("choice", [4, 8]),
+              "model.fail_at_epoch": ("grid", [-1, 1])}
+    a, b = sample_space(parsed, 3, seed=7), sample_space(parsed, 3, seed=7)
+    assert a == b and len(a) == 6
+    assert [s["model.fail_at_epoch"] for s in a] == [-1, 1] * 3
+    assert all(1e-4 <= s["trainer.lr"] <= 1e-2 and s["model.hidden"] in (4, 8) for s in a)
+    assert a[0]["trainer.lr"] == a[1]["trainer.lr"]  # one draw per grid combination
+    assert sample_space(parsed, 3, seed=8) != a

@@ -269,14 +269,33 @@ def validate_space(space: Mapping[str, Any], config: Mapping[str, Any]) -> dict[
     return out
 
 
-def to_tune(parsed: Mapping[str, tuple[str, list[Any]]]) -> dict[str, Any]:
-    """Turn parsed entries into Ray Tune sampling objects (imports ray)."""
-    from ray import tune
+def sample_space(parsed: Mapping[str, tuple[str, list[Any]]], num_samples: int, seed: int) -> list[dict[str, Any]]:
+    """Draw the configs of a sweep: ``num_samples`` draws of the random entries, each combined
+    with every combination of the ``grid`` entries. Deterministic for a given ``seed``.
 
-    funcs = {"choice": tune.choice, "grid": tune.grid_search,
-             "uniform": lambda a, b: tune.uniform(a, b), "loguniform": lambda a, b: tune.loguniform(a, b),
-             "randint": lambda a, b: tune.randint(a, b)}
-    out = {}
-    for key, (func, args) in parsed.items():
-        out[key] = funcs[func](args) if func in ("choice", "grid") else funcs[func](*args)
+    Sampling happens here, not in Ray Tune, so that every seed of a seed sweep trains exactly
+    the same sampled config.
+    """
+    import itertools
+    import math as _math
+
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    grid_keys = [k for k, (f, _) in parsed.items() if f == "grid"]
+    combos = list(itertools.product(*(parsed[k][1] for k in grid_keys))) or [()]
+    out = []
+    for _ in range(num_samples):
+        draw: dict[str, Any] = {}
+        for key, (func, args) in parsed.items():
+            if func == "choice":
+                draw[key] = args[int(rng.integers(len(args)))]
+            elif func == "uniform":
+                draw[key] = float(rng.uniform(args[0], args[1]))
+            elif func == "loguniform":
+                draw[key] = float(_math.exp(rng.uniform(_math.log(args[0]), _math.log(args[1]))))
+            elif func == "randint":
+                draw[key] = int(rng.integers(args[0], args[1]))
+        for combo in combos:
+            out.append({**draw, **dict(zip(grid_keys, combo))})
     return out

@@ -1,104 +1,34 @@
-"""The MLflow pyfunc flavour of a sciml model.
+"""The MLflow pyfunc flavour of a sciml model (see :mod:`sciml.modelio` for what is stored).
 
-What is stored (the ``sciml_model`` artifact directory)::
-
-    state_dict.pt    the torch state dict, loaded with ``weights_only=True`` (no code runs)
-    config.yaml      the resolved run config (names the plugin's model class)
-    metadata.json    the dataset metadata the model was built from
-
-Loading rebuilds the model through the plugin registry, so the plugin must be installed;
-no pickled Python object of the model is loaded. The pyfunc wrapper itself is pickled
-by MLflow (cloudpickle) and refers to this module by name: load models only from
-tracking stores you trust, as with any MLflow model.
+The pyfunc wrapper is pickled by MLflow (cloudpickle) and refers to this module by name;
+the model itself is rebuilt from its state dict, config and metadata, never unpickled.
+Load models only from tracking stores you trust, as with any MLflow model.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
+import warnings
 from pathlib import Path
-from typing import Any
 
 import mlflow.pyfunc
 
+from sciml.modelio import LoadedModel, load_model_dir
 
-@dataclasses.dataclass
-class LoadedModel:
-    module: Any
-    config: dict[str, Any]
-    metadata: dict[str, Any]
-
-    def predict(self, input_path: str | Path):
-        """Apply the plugin's ``predict`` to a user's file; returns a pandas DataFrame."""
-        from sciml.registry import get_registry, resolve
-
-        reg = get_registry()
-        pipeline = reg.get("pipeline", self.config["pipeline"]).factory
-        if pipeline.predict is None:
-            from sciml.errors import UserError
-
-            raise UserError(f"pipeline {self.config['pipeline']!r} does not support predict")
-        return resolve(pipeline.predict)(self.module, self.config, self.metadata, Path(input_path))
+__all__ = ["LoadedModel", "SciMLModel"]
 
 
-def save_model_dir(directory: Path, module: Any, config: dict[str, Any], metadata: dict[str, Any]) -> Path:
-    import torch
-    import yaml
+# MLflow warns at class creation that predict has no type hints; inputs here are file paths.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
 
-    directory.mkdir(parents=True, exist_ok=True)
-    torch.save(module.state_dict(), directory / "state_dict.pt")
-    (directory / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    (directory / "metadata.json").write_text(json.dumps(metadata, default=_json_default))
-    return directory
+    class SciMLModel(mlflow.pyfunc.PythonModel):
+        """pyfunc wrapper: ``predict`` takes a DataFrame with a ``path`` column (user files)."""
 
+        def load_context(self, context):
+            self.loaded = load_model_dir(Path(context.artifacts["sciml_model"]))
 
-def build_model(config: dict[str, Any], metadata: dict[str, Any]):
-    """Construct the model named by ``config["model"]`` from the registry."""
-    from sciml.registry import get_registry
+        def predict(self, context, model_input, params=None):
+            import pandas as pd
 
-    section = dict(config["model"])
-    cls = get_registry().get("model", section.pop("name")).load()
-    cfg = cls.Config(**section) if hasattr(cls, "Config") else None
-    return cls(cfg, metadata)
-
-
-def load_model_dir(directory: Path) -> LoadedModel:
-    import torch
-    import yaml
-
-    directory = Path(directory)
-    config = yaml.safe_load((directory / "config.yaml").read_text())
-    metadata = json.loads((directory / "metadata.json").read_text())
-    module = build_model(config, metadata)
-    state = torch.load(directory / "state_dict.pt", map_location="cpu", weights_only=True)
-    module.load_state_dict(state)
-    module.eval()
-    return LoadedModel(module=module, config=config, metadata=metadata)
-
-
-def _json_default(obj: Any) -> Any:
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, (set, tuple)):
-        return list(obj)
-    raise TypeError(f"metadata value of type {type(obj).__name__} is not JSON-serialisable")
-
-
-def json_roundtrip(metadata: dict[str, Any]) -> dict[str, Any]:
-    """The metadata as the model will see it after loading (arrays become lists)."""
-    return json.loads(json.dumps(metadata, default=_json_default))
-
-
-class SciMLModel(mlflow.pyfunc.PythonModel):
-    """pyfunc wrapper: ``predict`` takes a DataFrame with a ``path`` column (user files)."""
-
-    def load_context(self, context):
-        self.loaded = load_model_dir(Path(context.artifacts["sciml_model"]))
-
-    def predict(self, context, model_input, params=None):
-        import pandas as pd
-
-        paths = list(model_input["path"]) if hasattr(model_input, "columns") else [model_input]
-        return pd.concat([self.loaded.predict(p) for p in paths], ignore_index=True)
+            paths = list(model_input["path"]) if hasattr(model_input, "columns") else [model_input]
+            return pd.concat([self.loaded.predict(p) for p in paths], ignore_index=True)

@@ -1,13 +1,28 @@
 """Testing kit for plugin authors.
 
-``RecordingReporter`` collects what a component reports, so a Dataset, Trainer or
-Evaluator can be unit-tested without MLflow or Ray::
+Everything a plugin's own tests need, without MLflow or Ray in unit tests:
+
+- :class:`RecordingReporter` and :func:`make_context`: unit-test a Dataset, Trainer or
+  Evaluator in isolation.
+- :func:`registered`: register a plugin object (a module or class with ``@sciml.hookimpl``
+  functions) on the live plugin manager for the duration of a ``with`` block, the way an
+  installed plugin is registered.
+- :func:`assert_plugin_loads`: check that an installed plugin loads as ``sciml`` will load it.
+- :func:`isolated_store` and the pytest fixture ``sciml_store``: a temporary tracking store
+  and cache (``SCIML_HOME``, ``SCIML_CACHE``).
+- :func:`run_tiny`: run a pipeline in-process, or as a tiny Ray Tune sweep with ``tune=True``.
+
+Example::
 
     from sciml.testing import RecordingReporter, make_context
 
     rep = RecordingReporter(tmp_path)
     results = MyEvaluator(MyEvaluator.Config(), make_context(tmp_path)).evaluate(model, data, rep)
     assert "rmsd.png" in rep.figures
+
+Use the fixture in your ``tests/conftest.py``::
+
+    from sciml.testing import sciml_store  # noqa: F401
 """
 
 from __future__ import annotations
@@ -118,6 +133,44 @@ def isolated_store(root: str | Path):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def assert_plugin_loads(name: str) -> dict[str, list[str]]:
+    """Check that the installed plugin ``name`` loads the way ``sciml`` will load it.
+
+    Checks, in order: an entry point ``name`` in the group ``sciml`` exists and imports; its
+    ``SCIML_API`` matches the core; its hook names are spelled right; no hook raised; every
+    registered import string (``"pkg.mod:Class"``) resolves.
+
+    Returns:
+        ``{kind: ["plugin:name", ...]}`` of what it registers (kinds: dataset, model, trainer,
+        evaluator, pipeline), for the test to assert on.
+
+    Raises:
+        AssertionError: with the reason ``sciml plugins`` would show.
+    """
+    from sciml import plugins, registry
+
+    infos = {info.name: info for info in plugins.plugin_infos()}
+    if name not in infos:
+        raise AssertionError(f"plugin {name!r} is not installed: no entry point {name!r} in the group "
+                             f"'sciml' (is the distribution pip-installed? installed: {', '.join(sorted(infos))})")
+    if infos[name].error:
+        raise AssertionError(f"plugin {name!r} did not load: {infos[name].error}")
+    reg = registry.get_registry()
+    error = plugins.load_errors().get(name)
+    if error:
+        raise AssertionError(f"plugin {name!r}: {error}")
+    for kind in registry.KINDS:
+        for entry in reg.entries(kind):
+            if entry.plugin != name or kind == "pipeline":
+                continue
+            try:
+                entry.load()
+            except Exception as exc:
+                raise AssertionError(f"{kind} {entry.key!r}: cannot import {entry.factory!r}: "
+                                     f"{type(exc).__name__}: {exc}") from exc
+    return dict(reg.by_plugin(name))
 
 
 def run_tiny(target: str, *sets: str, tune: bool = False, **options):

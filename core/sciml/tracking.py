@@ -147,7 +147,9 @@ class Tracker:
         """Log a trained model (state dict + config + metadata) as an MLflow pyfunc; return its URI."""
         import mlflow
 
-        from sciml.mlflow_model import SciMLModel
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "add type hints to predict": inputs are file paths
+            from sciml.mlflow_model import SciMLModel
 
         reqs = ["sciml", f"sciml-{plugin}"] if plugin != "sciml" else ["sciml"]
         # "add type hints to predict" does not apply: inputs are users' file paths
@@ -189,7 +191,7 @@ def load_model(uri: str):
     """Load a model logged by sciml: ``models:/sciml-cgmap@champion``, ``runs:/ID/model``, a path.
 
     Returns:
-        :class:`sciml.mlflow_model.LoadedModel` with ``.module`` (the torch model, eval mode),
+        :class:`sciml.modelio.LoadedModel` with ``.module`` (the torch model, eval mode),
         ``.config`` (resolved run config) and ``.metadata`` (dataset metadata).
 
     Raises:

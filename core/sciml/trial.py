@@ -5,7 +5,7 @@ The same :func:`execute_trial` runs in-process (``sciml run``) and inside Ray wo
 
     run_dir/last.pt, best.pt       training checkpoints (torch state, weights_only-loadable)
     run_dir/artifacts/             figures, JSON, split indices, the resolved config
-    run_dir/model/                 state_dict.pt + config.yaml + metadata.json (see mlflow_model)
+    run_dir/model/                 state_dict.pt + config.yaml + metadata.json (see modelio)
     run_dir/outcome.json           metrics, results, acceptance, timings
 """
 
@@ -77,7 +77,7 @@ class FileReporter:
             pass
 
     def log_dict(self, data: Mapping[str, Any], filename: str) -> None:
-        from sciml.mlflow_model import _json_default
+        from sciml.modelio import _json_default
 
         target = self._target(filename)
         if filename.endswith((".yaml", ".yml")):
@@ -140,7 +140,7 @@ def execute_trial(config: Mapping[str, Any], context: Context, reporter: FileRep
         whatever the components raise; the caller marks the trial failed.
     """
     from sciml.config import to_yaml
-    from sciml.mlflow_model import json_roundtrip, save_model_dir
+    from sciml.modelio import json_roundtrip, save_model_dir
     from sciml.registry import get_registry
     from sciml.tracking import split_results
     from sciml.training import seed_everything

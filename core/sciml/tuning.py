@@ -65,6 +65,14 @@ def resources_per_trial(cpus: float, gpus: float) -> dict[str, float]:
     return {"cpu": float(cpus), "gpu": float(gpus)}
 
 
+def make_trainable(base_config: dict[str, Any], cpus_per_trial: float, gpus_per_trial: float):
+    """The Tune trainable with the base config bound and the per-trial resource request."""
+    from ray import tune
+
+    return tune.with_resources(tune.with_parameters(_trainable, base_config=base_config),
+                               resources_per_trial(cpus_per_trial, gpus_per_trial))
+
+
 def _validated(config: dict[str, Any]) -> dict[str, Any]:
     """Re-validate a trial config in the worker (the overrides may change types)."""
     from sciml.config import resolve_config
@@ -210,7 +218,7 @@ def run_tune(options, pipeline, plugin: str, base_config: dict[str, Any], space:
     import ray
     from ray import tune
 
-    from sciml.config import to_tune
+    from sciml.config import sample_space
     from sciml.runner import TrialRecord
     from sciml.tracking import sciml_home
 
@@ -220,8 +228,9 @@ def run_tune(options, pipeline, plugin: str, base_config: dict[str, Any], space:
     if num_samples < 1 or n_seeds < 1:
         raise UserError("--num-samples and --seeds must be at least 1")
     seeds = [base_seed + i for i in range(n_seeds)]
-    param_space = {"overrides": to_tune(space), "seed": tune.grid_search(seeds)}
-    total = num_samples * n_seeds
+    samples = sample_space(space, num_samples, base_seed)
+    param_space = {"overrides": tune.grid_search(samples), "seed": tune.grid_search(seeds)}
+    total = len(samples) * n_seeds
 
     scheduler = None
     if options.scheduler == "asha":
@@ -242,12 +251,11 @@ def run_tune(options, pipeline, plugin: str, base_config: dict[str, Any], space:
 
     _init_ray(options.address)
     try:
-        trainable = tune.with_resources(tune.with_parameters(_trainable, base_config=base_config),
-                                        resources_per_trial(options.cpus_per_trial, options.gpus_per_trial))
+        trainable = make_trainable(base_config, options.cpus_per_trial, options.gpus_per_trial)
         tuner = tune.Tuner(
             trainable,
             param_space=param_space,
-            tune_config=tune.TuneConfig(num_samples=num_samples, scheduler=scheduler,
+            tune_config=tune.TuneConfig(num_samples=1, scheduler=scheduler,
                                         max_concurrent_trials=options.max_concurrent,
                                         trial_name_creator=name_of,
                                         trial_dirname_creator=lambda t: f"{name_of(t)}-{t.trial_id}"),
