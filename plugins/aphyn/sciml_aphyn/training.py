@@ -1,0 +1,161 @@
+"""APHYN-EP training (paper §2, Eq. 3, and the adaptive λ of APHYNITY, Yin et al. 2021).
+
+Per step: loss = λ_j · L_traj + ‖F_dl‖² on a batch of pixels, Adam (lr 1e-3 in the paper).
+After epoch j: λ_{j+1} = λ_j + γ · L_traj(θ_{j+1}) (λ_0 = 1, γ = 10 in silico, 1 ex vivo);
+L_traj(θ_{j+1}) is taken as the mean trajectory loss of the epoch's batches (no extra pass).
+
+Budget (CPU): a 350 ms forecast is 3500 Euler steps, so an epoch uses ``pixels_per_epoch``
+randomly drawn training pixels (the slab's pixels are strongly redundant) and the forecast
+horizon grows linearly from ``start_horizon`` to the full trace over ``curriculum_epochs``.
+The physics-only baseline is trained by the same code (model with ``use_fdl=False``).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import Field
+
+import sciml
+
+
+class AphynTrainer(sciml.Trainer):
+    """Trainer ``aphyn:aphyn`` (Eq. 3 with the λ schedule).
+
+    ``fit(model, data, reporter)`` trains ``model`` (an :class:`~sciml_aphyn.model.APHYNEP`) in
+    place on ``data.split("train")``, reports per epoch ``train_loss``, ``train_traj``,
+    ``train_fdl_norm2``, ``val_loss`` (= forecast MSE on validation pixels), ``lambda``,
+    ``horizon`` (ms), ``time_s`` and the learned τ (ms), checkpoints (best on ``val_loss``),
+    and restores the best weights at the end.
+    """
+
+    class Config(sciml.ComponentConfig):
+        max_epochs: int = Field(30, ge=1, le=10000, description="epochs (paper: ~100)")
+        lr: float = Field(1e-3, gt=0, le=1, description="Adam learning rate of F_dl (paper: 1e-3)")
+        physics_lr: float | None = Field(
+            1e-2, gt=0, le=1,
+            description="Adam learning rate of the log-τ; None = lr (raised: the CPU budget has few steps)")
+        weight_decay: float = Field(0.0, ge=0, description="Adam weight decay")
+        batch_size: int = Field(64, ge=1, description="pixels per optimisation step")
+        pixels_per_epoch: int = Field(64, ge=1, description="training pixels drawn per epoch (all if larger)")
+        val_pixels: int = Field(64, ge=0, description="validation pixels forecast per epoch (0 = all)")
+        lambda0: float = Field(1.0, ge=0, description="λ_0 of Eq. 3 (paper: 1)")
+        gamma: float = Field(10.0, ge=0, description="γ of the λ schedule (paper: 10 in silico, 1 ex vivo)")
+        start_horizon: float = Field(60.0, gt=0, description="forecast horizon of the first epoch (ms)")
+        curriculum_epochs: int = Field(0, ge=0, description="epochs over which the horizon grows to the full trace")
+        grad_clip: float = Field(1.0, ge=0, description="max gradient norm (0 = off)")
+        device: str = Field("auto", description="torch device; auto = the run's --device")
+
+    def horizon_samples(self, epoch: int, n_samples: int, sampling_interval: float) -> int:
+        """Number of samples forecast at ``epoch`` (0-based): the curriculum of the budget."""
+        c = self.config
+        start = min(n_samples, int(math.floor(c.start_horizon / sampling_interval)) + 1)
+        if c.curriculum_epochs <= 0 or epoch >= c.curriculum_epochs:
+            return n_samples
+        frac = epoch / c.curriculum_epochs
+        return max(2, min(n_samples, int(round(start + frac * (n_samples - start)))))
+
+    def fit(self, model, data, reporter) -> dict[str, float]:
+        train = data.split("train").tensors[0]
+        val = data.split("val").tensors[0]
+        return self.fit_arrays(model, train, val, reporter)
+
+    def fit_arrays(self, model, train: torch.Tensor, val: torch.Tensor, reporter=None) -> dict[str, float]:
+        """Train on traces ``train`` ``(n_train, n_samples)``, validate on ``val``.
+
+        Returns the metrics of the best epoch (lowest ``val_loss``).
+        """
+        c = self.config
+        device = torch.device(getattr(self.context, "device", "cpu") if c.device == "auto" else c.device)
+        model.to(device)
+        train = torch.as_tensor(train, dtype=torch.float32, device=device)
+        val = torch.as_tensor(val, dtype=torch.float32, device=device)
+        seed = int(getattr(self.context, "seed", 0) or 0)
+        gen = torch.Generator().manual_seed(seed)
+        val_idx = torch.randperm(len(val), generator=gen)[: c.val_pixels] if c.val_pixels else torch.arange(len(val))
+        val_sub = val[val_idx.to(device)]
+
+        phys = [p for n, p in model.named_parameters() if n.startswith("physics.")]
+        rest = [p for n, p in model.named_parameters() if not n.startswith("physics.")]
+        groups = []
+        if rest:
+            groups.append({"params": rest, "lr": c.lr})
+        if phys:
+            groups.append({"params": phys, "lr": c.physics_lr or c.lr})
+        if not groups:
+            raise sciml.UserError("the model has no trainable parameter: learn at least one τ or use F_dl")
+        optimizer = torch.optim.Adam(groups, weight_decay=c.weight_decay)
+
+        lam = float(c.lambda0)
+        best = {"val_loss": math.inf}
+        best_state = copy.deepcopy(model.state_dict())
+        t0 = time.perf_counter()
+        n_samples = train.shape[1]
+        for epoch in range(c.max_epochs):
+            model.train()
+            n_h = self.horizon_samples(epoch, n_samples, model.sampling_interval)
+            order = torch.randperm(len(train), generator=gen)[: c.pixels_per_epoch]
+            sums = {"loss": 0.0, "traj": 0.0, "fdl_norm2": 0.0}
+            n_batches = 0
+            for start in range(0, len(order), c.batch_size):
+                batch = train[order[start:start + c.batch_size].to(device), :n_h]
+                terms = model.loss_terms(batch)
+                loss = lam * terms["traj"] + terms["fdl_norm2"]
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if c.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), c.grad_clip)
+                optimizer.step()
+                sums["loss"] += float(loss.detach())
+                sums["traj"] += float(terms["traj"].detach())
+                sums["fdl_norm2"] += float(terms["fdl_norm2"].detach())
+                n_batches += 1
+            means = {k: v / n_batches for k, v in sums.items()}
+            if not all(np.isfinite(list(means.values()))):
+                raise sciml.UserError(
+                    f"training diverged at epoch {epoch} (loss {means['loss']}): lower trainer.lr "
+                    f"or trainer.physics_lr, or use model.method=rk4")
+            val_loss = self.validation_mse(model, val_sub)
+            metrics: dict[str, float] = {
+                "train_loss": means["loss"], "train_traj": means["traj"],
+                "train_fdl_norm2": means["fdl_norm2"], "val_loss": val_loss, "lambda": lam,
+                "horizon": (n_h - 1) * model.sampling_interval,
+                "time_s": time.perf_counter() - t0,
+                **{k: v for k, v in model.taus().items()},
+            }
+            # λ_{j+1} = λ_j + γ L_traj(θ_{j+1})  (paper §2)
+            lam = lam + c.gamma * means["traj"]
+            # Only full-horizon epochs compete for "best": a short-horizon fit is not a forecast.
+            is_best = n_h == n_samples and val_loss < best["val_loss"]
+            if is_best:
+                best = dict(metrics)
+                best_state = copy.deepcopy(model.state_dict())
+            if reporter is not None:
+                reporter.report(epoch, metrics)
+                reporter.checkpoint({"model": model.state_dict(), "epoch": epoch, "lambda": lam},
+                                    best=is_best)
+        if math.isfinite(best["val_loss"]):
+            model.load_state_dict(best_state)
+        else:
+            best = metrics
+        model.eval()
+        return best
+
+    @staticmethod
+    @torch.no_grad()
+    def validation_mse(model, traces: torch.Tensor) -> float:
+        """Forecast MSE of ``model`` on ``traces`` ``(n, n_samples)`` (from the first sample)."""
+        model.eval()
+        states = model.forecast(traces[:, 0], traces.shape[1])
+        return float(torch.mean((states[..., 0].transpose(0, 1) - traces) ** 2))
+
+
+def train_model(model, train, val, reporter=None, seed: int = 0, **config: Any) -> dict[str, float]:
+    """Train ``model`` on trace tensors with an :class:`AphynTrainer` built from ``config`` keys."""
+    trainer = AphynTrainer(AphynTrainer.Config(**config), sciml.Context(run_dir=".", cache_dir=".", seed=seed))
+    return trainer.fit_arrays(model, train, val, reporter)

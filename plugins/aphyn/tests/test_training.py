@@ -1,0 +1,65 @@
+"""AphynTrainer: the λ schedule of the paper and loss reduction on tiny budgets."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import sciml
+from sciml.testing import RecordingReporter, make_context
+from sciml_aphyn.model import APHYNEP
+from sciml_aphyn.training import AphynTrainer
+
+
+def _ms_traces(tau_close: float, n: int = 6, n_samples: int = 121, seed: int = 0) -> torch.Tensor:
+    """Physics-only forecasts with a given τ_close (ms), sampled every 1 ms, plus small noise."""
+    gen = torch.Generator().manual_seed(seed)
+    model = APHYNEP(APHYNEP.Config(use_fdl=False, tau_close=tau_close, step_size=0.5), {"sampling_interval": 1.0})
+    v0 = 0.5 + 0.4 * torch.rand(n, generator=gen)
+    with torch.no_grad():
+        v = model.forecast(v0, n_samples)[..., 0].T
+    return v + 0.01 * torch.randn(v.shape, generator=gen)
+
+
+def test_lambda_follows_the_paper_schedule(tmp_path):
+    traces = _ms_traces(60.0, n_samples=41)
+    cfg = AphynTrainer.Config(max_epochs=3, lambda0=1.0, gamma=10.0, batch_size=6, pixels_per_epoch=6)
+    rep = RecordingReporter(tmp_path)
+    model = APHYNEP(APHYNEP.Config(step_size=0.5), {"sampling_interval": 1.0})
+    AphynTrainer(cfg, make_context(tmp_path)).fit_arrays(model, traces, traces, rep)
+    lam, traj = rep.history("lambda"), rep.history("train_traj")
+    assert lam[0] == 1.0
+    for j in range(2):  # λ_{j+1} = λ_j + γ L_traj
+        assert lam[j + 1] == pytest.approx(lam[j] + 10.0 * traj[j], rel=1e-6)
+    assert rep.history("train_loss")[0] == pytest.approx(
+        lam[0] * traj[0] + rep.history("train_fdl_norm2")[0], rel=1e-5)
+    assert len(rep.checkpoints) == 3 and (tmp_path / "best.pt").exists()
+
+
+def test_physics_only_training_moves_tau_close_towards_the_truth(tmp_path):
+    traces = _ms_traces(60.0)  # APD ≈ 60 ln 5 ≈ 97 ms
+    model = APHYNEP(APHYNEP.Config(use_fdl=False, step_size=0.5), {"sampling_interval": 1.0})
+    before = AphynTrainer.validation_mse(model, traces)
+    cfg = AphynTrainer.Config(max_epochs=8, physics_lr=0.05, batch_size=6, pixels_per_epoch=6)
+    best = AphynTrainer(cfg, make_context(tmp_path)).fit_arrays(model, traces, traces)
+    assert best["val_loss"] < 0.5 * before
+    assert AphynTrainer.validation_mse(model, traces) == pytest.approx(best["val_loss"], rel=1e-4)
+    assert model.taus()["tau_close"] < 140.0
+
+
+def test_aphyn_ep_training_reduces_the_loss_on_a_tiny_tp06_slab(tiny_dataset, tmp_path):
+    model = APHYNEP(APHYNEP.Config(), tiny_dataset.metadata)
+    val = tiny_dataset.split("val").tensors[0]
+    before = AphynTrainer.validation_mse(model, val)
+    cfg = AphynTrainer.Config(max_epochs=4, lr=1e-2, physics_lr=3e-2, batch_size=8, pixels_per_epoch=16)
+    rep = RecordingReporter(tmp_path)
+    best = AphynTrainer(cfg, make_context(tmp_path)).fit(model, tiny_dataset, rep)
+    assert best["val_loss"] < before
+    assert set(rep.metrics[0][1]) >= {"train_loss", "val_loss", "lambda", "tau_in", "tau_out", "tau_close"}
+
+
+def test_nothing_to_train_is_a_user_error(tmp_path):
+    model = APHYNEP(APHYNEP.Config(use_fdl=False, learn_tau=[]), {"sampling_interval": 1.0})
+    traces = _ms_traces(60.0, n_samples=11)
+    with pytest.raises(sciml.UserError, match="no trainable parameter"):
+        AphynTrainer(AphynTrainer.Config(max_epochs=1), make_context(tmp_path)).fit_arrays(model, traces, traces)
