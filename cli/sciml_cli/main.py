@@ -169,6 +169,9 @@ def predict(plugin, model_uri, input_path, output_path):
         click.echo(f"wrote {len(frame)} rows to {output_path}", err=True)
 
 
+cli.add_command(__import__("sciml_cli.new_plugin", fromlist=["new_plugin"]).new_plugin)  # light: click only
+
+
 def _add_plugin_commands(group: click.Group) -> None:
     from sciml.plugins import get_plugin_manager, record_error
 
