@@ -1,5 +1,4 @@
 import pytest
-
 from sciml.testing import sciml_store  # noqa: F401  (fixture)
 
 

@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-
 from sciml.caching import CacheCorruptedError, cached_arrays, content_hash, load_arrays, safe_child, save_arrays
 
 

@@ -6,7 +6,6 @@ import sys
 
 import pytest
 from click.testing import CliRunner
-
 from sciml_cli.main import get_cli
 
 

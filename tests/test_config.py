@@ -1,5 +1,4 @@
 import pytest
-
 from sciml.components import Pipeline
 from sciml.config import (
     config_hash,

@@ -4,7 +4,6 @@ import importlib.metadata
 import types
 
 import pytest
-
 import sciml
 from sciml import plugins, registry
 from sciml.errors import UserError

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import torch
 from mlflow import MlflowClient
-
 from sciml.errors import UserError
 from sciml.testing import run_tiny
 from sciml.tracking import load_model

@@ -4,7 +4,6 @@ import math
 
 import pytest
 import torch
-
 from sciml.errors import UserError
 from sciml.registry import get_registry
 from sciml.testing import RecordingReporter, make_context

@@ -2,7 +2,6 @@
 
 import pytest
 from mlflow import MlflowClient
-
 from sciml.testing import run_tiny
 from sciml.tuning import apply_overrides, make_trainable
 

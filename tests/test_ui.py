@@ -9,7 +9,6 @@ import time
 import urllib.request
 
 import pytest
-
 from sciml.testing import run_tiny
 
 

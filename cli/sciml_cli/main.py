@@ -12,7 +12,6 @@ import subprocess
 import sys
 
 import click
-
 from sciml.errors import UserError
 
 

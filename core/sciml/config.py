@@ -297,5 +297,5 @@ def sample_space(parsed: Mapping[str, tuple[str, list[Any]]], num_samples: int, 
             elif func == "randint":
                 draw[key] = int(rng.integers(args[0], args[1]))
         for combo in combos:
-            out.append({**draw, **dict(zip(grid_keys, combo))})
+            out.append({**draw, **dict(zip(grid_keys, combo, strict=True))})
     return out

@@ -7,7 +7,6 @@ Load models only from tracking stores you trust, as with any MLflow model.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import mlflow.pyfunc
@@ -17,18 +16,13 @@ from sciml.modelio import LoadedModel, load_model_dir
 __all__ = ["LoadedModel", "SciMLModel"]
 
 
-# MLflow warns at class creation that predict has no type hints; inputs here are file paths.
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
+class SciMLModel(mlflow.pyfunc.PythonModel):
+    """pyfunc wrapper: ``predict`` takes a list of paths of users' files."""
 
-    class SciMLModel(mlflow.pyfunc.PythonModel):
-        """pyfunc wrapper: ``predict`` takes a DataFrame with a ``path`` column (user files)."""
+    def load_context(self, context):
+        self.loaded = load_model_dir(Path(context.artifacts["sciml_model"]))
 
-        def load_context(self, context):
-            self.loaded = load_model_dir(Path(context.artifacts["sciml_model"]))
+    def predict(self, context, model_input: list[str], params=None):
+        import pandas as pd
 
-        def predict(self, context, model_input, params=None):
-            import pandas as pd
-
-            paths = list(model_input["path"]) if hasattr(model_input, "columns") else [model_input]
-            return pd.concat([self.loaded.predict(p) for p in paths], ignore_index=True)
+        return pd.concat([self.loaded.predict(p) for p in model_input], ignore_index=True)

@@ -12,6 +12,14 @@ Where things live (``SCIML_HOME``, default ``./.sciml`` in the working directory
     $SCIML_HOME/runs/            per-trial working directories and Ray Tune storage
 
 ``sciml ui`` serves the same store.
+
+A tracking server that goes away mid-run does not lose data: writes that fail with a
+connection error are queued in memory (and spooled to ``runs/<parent>/tracking-pending.jsonl``)
+and replayed in order when the server answers again. The run waits up to
+``SCIML_TRACKING_WAIT`` seconds (default 300) for it at the end; if it does not come back
+the run stops with :class:`TrackingUnavailable`, naming the spool file and the trial
+directories, and nothing is registered (a model version is only created after the model
+is fully logged, and is deleted again if tagging or aliasing it fails).
 """
 
 from __future__ import annotations
@@ -26,10 +34,33 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sciml.errors import UserError
+from sciml.errors import SciMLError, UserError
 
 log = logging.getLogger(__name__)
 MODEL_ALIAS = "champion"
+RETRY_EVERY_S = 5.0
+
+
+class TrackingUnavailable(SciMLError):
+    """The tracking store stopped answering and did not come back in time."""
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """True for failures that say the store is unreachable or busy, not that a request was wrong."""
+    try:
+        import requests
+
+        if isinstance(exc, requests.exceptions.RequestException):
+            return True
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(exc, (ConnectionError, TimeoutError)):
+        return True
+    text = str(exc)
+    markers = ("Max retries exceeded", "Connection refused", "Connection aborted", "ConnectionError",
+               "Failed to establish", "RemoteDisconnected", "Read timed out", "database is locked",
+               "TEMPORARILY_UNAVAILABLE", "503 Service Unavailable", "502 Bad Gateway")
+    return any(m in text for m in markers)
 
 
 def sciml_home() -> Path:
@@ -90,6 +121,16 @@ class Tracker:
         self.home = sciml_home()
         self.uri = tracking_uri or default_tracking_uri(self.home)
         check_tracking_uri(self.uri)
+        if self.uri.startswith("http"):
+            # fail fast per request; sciml queues and retries itself (see the module docstring)
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+        self.wait_s = float(os.environ.get("SCIML_TRACKING_WAIT", "300"))
+        self._pending: list[list[Any]] = []
+        self._next_try = 0.0
+        self.spool: Path | None = None
+        self.outputs: list[Path] = []
         mlflow.set_tracking_uri(self.uri)
         mlflow.set_registry_uri(self.uri)
         self.client = MlflowClient(self.uri, registry_uri=self.uri)
@@ -104,43 +145,162 @@ class Tracker:
 
     # -- runs --------------------------------------------------------------------------------
     def start_run(self, name: str, *, parent_id: str | None = None, tags: Mapping[str, str] | None = None) -> str:
+        """Create a run (waits for an unreachable store up to ``SCIML_TRACKING_WAIT``: a run id is needed)."""
         from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-        all_tags = dict(tags or {})
+        all_tags = {k: str(v) for k, v in (tags or {}).items()}
         if parent_id:
             all_tags[MLFLOW_PARENT_RUN_ID] = parent_id
-        run = self.client.create_run(self.experiment_id, run_name=name, tags=all_tags)
+        self.flush()
+        run = self._blocking(lambda: self.client.create_run(self.experiment_id, run_name=name, tags=all_tags),
+                             f"create the run {name!r}")
         return run.info.run_id
 
+    def reopen_run(self, run_id: str) -> None:
+        """Mark a terminated run RUNNING again (``sciml resume``)."""
+        self._blocking(lambda: self.client.update_run(run_id, status="RUNNING"), f"reopen run {run_id}")
+
     def end_run(self, run_id: str, status: str = "FINISHED") -> None:
-        self.client.set_terminated(run_id, status=status)
+        self._write(["end", run_id, status])
 
     def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
-        from mlflow.entities import RunTag
-
-        self.client.log_batch(run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
+        self._write(["tags", run_id, {k: str(v)[:5000] for k, v in tags.items()}])
 
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
-        from mlflow.entities import Param
-
-        items = [Param(k, json.dumps(v) if isinstance(v, (list, dict)) else str(v)) for k, v in params.items()]
-        for i in range(0, len(items), 100):
-            self.client.log_batch(run_id, params=items[i:i + 100])
+        self._write(["params", run_id, {k: json.dumps(v) if isinstance(v, (list, dict)) else str(v)
+                                        for k, v in params.items()}])
 
     def log_metrics(self, run_id: str, metrics: Mapping[str, Any], step: int = 0) -> None:
-        from mlflow.entities import Metric
-
         now = int(time.time() * 1000)
-        items = [Metric(k, float(v), now, int(step)) for k, v in metrics.items() if _is_number(v)]
-        for i in range(0, len(items), 500):
-            self.client.log_batch(run_id, metrics=items[i:i + 500])
+        clean = {k: float(v) for k, v in metrics.items() if _is_number(v)}
+        if clean:
+            self._write(["metrics", run_id, clean, int(step), now])
 
     def log_artifacts(self, run_id: str, directory: Path, artifact_path: str | None = None) -> None:
         if Path(directory).is_dir() and any(Path(directory).iterdir()):
-            self.client.log_artifacts(run_id, str(directory), artifact_path)
+            self.outputs.append(Path(directory))
+            self._write(["artifacts", run_id, str(directory), artifact_path])
 
     def log_text(self, run_id: str, text: str, filename: str) -> None:
-        self.client.log_text(run_id, text, filename)
+        self._write(["text", run_id, text, filename])
+
+    def child_runs(self, parent_id: str) -> list:
+        """Every (non-deleted) child run of ``parent_id``."""
+        return self.client.search_runs([self.experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'",
+                                       max_results=10000)
+
+    def last_step(self, run) -> int:
+        """The highest metric step logged to ``run`` (-1 if none)."""
+        steps = [m.step for key in run.data.metrics for m in self.client.get_metric_history(run.info.run_id, key)]
+        return max(steps, default=-1)
+
+    # -- writes that survive an unreachable store ---------------------------------------------
+    def _apply(self, op: list[Any]) -> None:
+        from mlflow.entities import Metric, Param, RunTag
+
+        kind, run_id, *args = op
+        if kind == "end":
+            self.client.set_terminated(run_id, status=args[0])
+        elif kind == "tags":
+            self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in args[0].items()])
+        elif kind == "params":
+            items = [Param(k, v) for k, v in args[0].items()]
+            for i in range(0, len(items), 100):
+                self.client.log_batch(run_id, params=items[i:i + 100])
+        elif kind == "metrics":
+            values, step, ts = args
+            items = [Metric(k, v, ts, step) for k, v in values.items()]
+            for i in range(0, len(items), 500):
+                self.client.log_batch(run_id, metrics=items[i:i + 500])
+        elif kind == "artifacts":
+            self.client.log_artifacts(run_id, args[0], args[1])
+        elif kind == "text":
+            self.client.log_text(run_id, args[0], args[1])
+        else:  # pragma: no cover
+            raise ValueError(kind)
+
+    def _write(self, op: list[Any]) -> None:
+        if self._pending and not self.flush():
+            self._queue(op)
+            return
+        try:
+            self._apply(op)
+        except Exception as exc:
+            if not is_connection_error(exc):
+                raise
+            log.warning("tracking store %s unreachable (%s); queueing writes and retrying every %.0f s",
+                        self.uri, str(exc).splitlines()[0][:200], RETRY_EVERY_S)
+            self._next_try = time.time() + RETRY_EVERY_S
+            self._queue(op)
+
+    def _queue(self, op: list[Any]) -> None:
+        self._pending.append(op)
+        if self.spool is not None:
+            try:
+                self.spool.parent.mkdir(parents=True, exist_ok=True)
+                with open(self.spool, "a") as fh:
+                    fh.write(json.dumps(op) + "\n")
+            except OSError:  # the in-memory queue still holds it
+                pass
+
+    @property
+    def pending(self) -> int:
+        """Number of writes waiting for the store."""
+        return len(self._pending)
+
+    def flush(self, wait: float = 0.0) -> bool:
+        """Replay queued writes in order; keep trying for ``wait`` seconds. True when none is left."""
+        deadline = time.time() + wait
+        while self._pending:
+            if time.time() < self._next_try and wait <= 0:
+                return False
+            try:
+                while self._pending:
+                    self._apply(self._pending[0])
+                    self._pending.pop(0)
+            except Exception as exc:
+                if not is_connection_error(exc):
+                    raise
+                self._next_try = time.time() + RETRY_EVERY_S
+                if time.time() >= deadline:
+                    return False
+                time.sleep(min(RETRY_EVERY_S, max(0.1, deadline - time.time())))
+                continue
+            log.warning("tracking store %s is back; all queued writes were written", self.uri)
+            if self.spool is not None and self.spool.exists():
+                self.spool.unlink()
+        return True
+
+    def _blocking(self, call, what: str):
+        deadline = time.time() + self.wait_s
+        while True:
+            try:
+                return call()
+            except Exception as exc:
+                if not is_connection_error(exc) or time.time() >= deadline:
+                    if is_connection_error(exc):
+                        raise self.unavailable(f"could not {what}") from None
+                    raise
+                log.warning("tracking store %s unreachable; retrying to %s", self.uri, what)
+                time.sleep(min(RETRY_EVERY_S, max(0.1, deadline - time.time())))
+
+    def unavailable(self, what: str) -> TrackingUnavailable:
+        """The error to stop with when the store stays away: says what is kept where."""
+        where = f"; {self.pending} unsent write(s) kept in {self.spool}" if self.pending and self.spool else ""
+        outs = sorted({str(p.parent) for p in self.outputs})
+        kept = f"; trial outputs are kept on disk in {', '.join(outs[:3])}{' ...' if len(outs) > 3 else ''}" \
+            if outs else ""
+        return TrackingUnavailable(f"tracking store {self.uri} did not answer for {self.wait_s:.0f} s: {what}"
+                                   f"{where}{kept}; nothing was registered")
+
+    def close(self) -> None:
+        """Wait (up to ``SCIML_TRACKING_WAIT``) for queued writes to reach the store.
+
+        Raises:
+            TrackingUnavailable: they could not be written in time.
+        """
+        if not self.flush(wait=self.wait_s):
+            raise self.unavailable("queued writes could not be sent")
 
     # -- models ------------------------------------------------------------------------------
     def log_model(self, run_id: str, model_dir: Path, plugin: str) -> str:
@@ -152,22 +312,62 @@ class Tracker:
             from sciml.mlflow_model import SciMLModel
 
         reqs = ["sciml", f"sciml-{plugin}"] if plugin != "sciml" else ["sciml"]
-        # "add type hints to predict" does not apply: inputs are users' file paths
-        with warnings.catch_warnings(), mlflow.start_run(run_id=run_id):
-            warnings.simplefilter("ignore")
-            info = mlflow.pyfunc.log_model(name="model", python_model=SciMLModel(),
-                                           artifacts={"sciml_model": str(model_dir)}, pip_requirements=reqs)
+        if not self.flush(wait=self.wait_s):
+            raise self.unavailable("the model was not logged")
+        self.outputs.append(Path(model_dir))
+        try:
+            # "add type hints to predict" does not apply: inputs are users' file paths
+            with warnings.catch_warnings(), mlflow.start_run(run_id=run_id):
+                warnings.simplefilter("ignore")
+                info = mlflow.pyfunc.log_model(name="model", python_model=SciMLModel(),
+                                               artifacts={"sciml_model": str(model_dir)}, pip_requirements=reqs)
+        except Exception as exc:
+            if is_connection_error(exc):
+                raise self.unavailable("logging the model failed") from None
+            raise
         return info.model_uri
 
     def register(self, model_uri: str, name: str, run_id: str, tags: Mapping[str, Any] | None = None) -> str:
-        """Register ``model_uri`` as a new version of ``name`` and point the ``champion`` alias at it."""
+        """Register ``model_uri`` as a new version of ``name`` and point the ``champion`` alias at it.
+
+        Called only after the model is fully logged and every queued write reached the store.
+        If tagging or aliasing the new version fails, the version is deleted again, so the
+        registry never holds a half-made entry.
+        """
         import mlflow
 
+        if not self.flush(wait=self.wait_s):
+            raise self.unavailable("the model was not registered")
         version = mlflow.register_model(model_uri, name, await_registration_for=60)
-        for k, v in (tags or {}).items():
-            self.client.set_model_version_tag(name, version.version, k, str(v))
-        self.client.set_registered_model_alias(name, MODEL_ALIAS, version.version)
+        try:
+            for k, v in (tags or {}).items():
+                self.client.set_model_version_tag(name, version.version, k, str(v))
+            self.client.set_registered_model_alias(name, MODEL_ALIAS, version.version)
+        except Exception as exc:
+            try:
+                self.client.delete_model_version(name, version.version)
+            except Exception:
+                log.warning("could not delete the half-registered version %s of %s", version.version, name)
+            if is_connection_error(exc):
+                raise self.unavailable("registering the model failed") from None
+            raise
         return str(version.version)
+
+    def delete_runs(self, run_ids: list[str]) -> None:
+        """Delete runs this invocation created (a user error surfaced after they were made)."""
+        for rid in run_ids:
+            try:
+                self.client.delete_run(rid)
+            except Exception as exc:  # best effort: the user error is what must be shown
+                log.warning("could not delete run %s: %s", rid, exc)
+                continue
+            if self.uri.startswith("sqlite:///"):
+                try:
+                    from mlflow.tracking._tracking_service.utils import _get_store
+
+                    _get_store(self.uri)._hard_delete_run(rid)
+                except Exception:
+                    pass
 
 
 def _is_number(v: Any) -> bool:
