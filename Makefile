@@ -23,11 +23,14 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(BIN)/sciml run cgmap --tune
 
+# the toy plugin under tests/ is a third-party plugin installed the way users install plugins
 test: $(STAMP)
+	$(BIN)/pip install -q --no-deps -e tests/toy_plugin
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 	$(BIN)/mkdocs build --strict -q -d $(VENV)/site-check
 
 test-fast: $(STAMP)
+	$(BIN)/pip install -q --no-deps -e tests/toy_plugin
 	$(BIN)/python -m pytest -q -m "not slow"
 
 docs: $(STAMP)
