@@ -25,7 +25,7 @@ class SpheroidPlates(sciml.Dataset):
         source: Literal["simulated", "platemap"] = Field(
             "simulated", description="'simulated' (embedded experiment, known ground truth) or 'platemap' (your CSV)")
         plate_map: str | None = Field(None, description="plate-map CSV path when source='platemap' (see docs)")
-        image_size: int = Field(64, ge=16, le=512, description="image side after resizing (pixels)")
+        image_size: int = Field(48, ge=16, le=512, description="image side after resizing (pixels)")
         experiment_seed: int = Field(0, ge=0, description="seed of the simulated experiment (plates are (seed, index))")
         n_train_plates: int = Field(3, ge=1, le=50, description="simulated plates used for training (SimCLR + time series)")
         n_val_plates: int = Field(1, ge=1, le=50, description="simulated plates for validation (NT-Xent val_loss)")

@@ -50,13 +50,20 @@ class RankingEvaluator(sciml.Evaluator):
         probe_labels: list[int] = Field([10, 20, 30], description="labelled examples per class for the probe (plus 'all')")
         probe_repeats: int = Field(5, ge=1, le=100, description="random draws averaged per probe budget")
         supervised: bool = Field(True, description="train the supervised from-scratch baseline (§6.2.2)")
-        supervised_epochs: int = Field(30, ge=1, le=10000, description="epochs of the supervised baseline")
+        supervised_epochs: int = Field(20, ge=1, le=10000, description="epochs of the supervised baseline")
         handcrafted: bool = Field(True, description="compute the hand-crafted baseline ranking")
         ts_epochs: int = Field(300, ge=1, description="time-series epochs (hand-crafted baseline; SimCLR if unfitted)")
         distance: Literal["model", "l2", "cosine"] = Field("model", description="score distance ('model' = model.distance)")
         figures: bool = Field(True, description="log the figures")
+        num_threads: int = Field(1, ge=0, le=256, description="torch CPU threads (0 = leave torch's setting)")
 
     def evaluate(self, model, data, reporter) -> dict:
+        from sciml_spheroid.training import torch_threads
+
+        with torch_threads(self.config.num_threads):
+            return self._evaluate(model, data, reporter)
+
+    def _evaluate(self, model, data, reporter) -> dict:
         c = self.config
         a = data.arrays
         days = [int(d) for d in a["days"]]

@@ -54,14 +54,14 @@ class SpheroidSimCLR(nn.Module):
         self.register_buffer("rep_mean", torch.zeros(config.embedding_size))
         self.register_buffer("rep_std", torch.ones(config.embedding_size))
         self.register_buffer("ts_fitted", torch.zeros((), dtype=torch.bool))
-        self._augment = None
+        self.__dict__["_aug_cache"] = None  # kornia pipeline, kept out of the state_dict
 
     # -- SimCLR -----------------------------------------------------------------------------
     @property
     def augment(self):
-        if self._augment is None:
-            self._augment = simclr_augment(self.image_size, self.config.aug_strength)
-        return self._augment
+        if self.__dict__["_aug_cache"] is None:
+            self.__dict__["_aug_cache"] = simclr_augment(self.image_size, self.config.aug_strength)
+        return self.__dict__["_aug_cache"]
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Representations ``h``: ``(B, 1, S, S) -> (B, embedding_size)``."""

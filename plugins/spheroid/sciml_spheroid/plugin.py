@@ -40,10 +40,10 @@ def sciml_register_pipelines(register):
         trainer="spheroid:simclr",
         evaluator="spheroid:ranking",
         defaults={
-            "dataset": {"image_size": 64, "n_train_plates": 3, "n_val_plates": 1, "n_test_plates": 2},
+            "dataset": {"image_size": 48, "n_train_plates": 3, "n_val_plates": 1, "n_test_plates": 2},
             "model": {"width": 8, "embedding_size": 64, "temperature": 0.2, "aug_strength": 0.5},
-            "trainer": {"max_epochs": 12, "batch_size": 128, "lr": 2e-3},
-            "evaluator": {"supervised_epochs": 30},
+            "trainer": {"max_epochs": 15, "batch_size": 128, "lr": 2e-3},
+            "evaluator": {"supervised_epochs": 20},
         },
         search_space={
             "model.temperature": "loguniform(0.05, 1.0)",

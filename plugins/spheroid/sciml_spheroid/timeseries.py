@@ -53,6 +53,15 @@ def fit_predictor(model: TimeSeriesPredictor, context: torch.Tensor, target: tor
     loss history (per epoch)."""
     import copy
 
+    n_threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny full-batch ops: extra threads only spin (badly so on shared cores)
+    try:
+        return _fit(model, context, target, epochs, lr, weight_decay, val, copy)
+    finally:
+        torch.set_num_threads(n_threads)
+
+
+def _fit(model, context, target, epochs, lr, weight_decay, val, copy):
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     hist = []
     best, best_state = float("inf"), None

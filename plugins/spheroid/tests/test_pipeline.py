@@ -1,0 +1,81 @@
+"""End to end through the core's runner with a tiny budget, then predict on a user plate map.
+
+The runner test is marked slow: it is tiny (24 px, width 2, one epoch) but MLflow, three plates
+and the evaluator's baselines take ~20 s on an idle 2-core machine, minutes on a busy one."""
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+import sciml
+from sciml.testing import make_context
+
+TINY = [
+    "seed=1", "dataset.image_size=24", "dataset.n_train_plates=1", "dataset.n_val_plates=1",
+    "dataset.n_test_plates=1", "model.width=2", "model.embedding_size=8", "model.projection_dim=4",
+    "trainer.max_epochs=1", "trainer.batch_size=64", "trainer.ts_epochs=10",
+    "evaluator.supervised_epochs=1", "evaluator.probe_repeats=1", "evaluator.ts_epochs=10",
+]
+
+
+@pytest.mark.slow
+def test_tiny_run_through_runner_and_predict(sciml_store, tmp_path):
+    pytest.importorskip("mlflow")
+    from sciml.testing import run_tiny
+    from sciml.tracking import load_model
+
+    s = run_tiny("spheroid", *TINY)
+    assert s.best is not None
+    m = s.best.metrics
+    for key in ("test_spearman", "test_kendall", "test_spearman_conditions", "test_spearman_handcrafted",
+                "test_kendall_conditions_handcrafted", "probe_acc_10", "probe_acc_all", "supervised_acc",
+                "best_val_loss", "ts_train_loss"):
+        assert key in m, key
+    assert -1 <= m["test_spearman"] <= 1 and 0 <= m["probe_acc_all"] <= 1
+    figs = {p.name for p in s.best.run_dir.rglob("*.png")}
+    assert {"plate_heatmap.png", "example_wells.png", "ranking_vs_truth.png", "embedding_pca.png"} <= figs
+
+    # predict on a user plate map made of simulated images written as 8-bit PNGs
+    from sciml_spheroid.simulate import render_plate
+
+    pl = render_plate(9, 0, size=24)
+    rows = ["plate,well,day,group,drug,concentration,image"]
+    for w in (0, 20, 59):
+        wd = pl.design[w]
+        for d, day in enumerate((7, 8, 9, 10)):
+            name = f"{wd.well}_{day}.png"
+            iio.imwrite(tmp_path / name, (pl.images[w, d] * 255).round().astype(np.uint8))
+            rows.append(f"P,{wd.well},{day},{['untreated', 'single', 'screening'][wd.group]},{wd.drug},{wd.concentration},{name}")
+    (tmp_path / "map.csv").write_text("\n".join(rows) + "\n")
+    loaded = load_model(f"models:/sciml-spheroid@champion")
+    df = loaded.predict(tmp_path / "map.csv")
+    assert len(df) == 3 and sorted(df["rank"]) == [1, 2, 3]
+    assert set(df["well"]) == {pl.design[w].well for w in (0, 20, 59)}
+    assert np.isfinite(df["score"]).all() and (df["score"].diff().dropna() <= 0).all()
+
+
+def test_dataset_splits_by_plate_and_caches(tmp_path):
+    from sciml_spheroid.data import SpheroidPlates
+
+    cfg = SpheroidPlates.Config(image_size=16, n_train_plates=1, n_val_plates=1, n_test_plates=1)
+    ctx = make_context(tmp_path)
+    ds = SpheroidPlates(cfg, ctx)
+    ds.prepare()
+    assert len(list(ctx.cache_dir.glob("spheroid-plates-*.npz"))) == 1
+    tr, va, te = (ds.indices(n) for n in ("train", "val", "test"))
+    assert len(tr) == len(va) == len(te) == 60
+    assert set(ds.arrays["plate"][tr]) == {0} and set(ds.arrays["plate"][te]) == {2}
+    item = ds.split("test")[0]
+    assert tuple(item["images"].shape) == (4, 1, 16, 16)
+    again = SpheroidPlates(cfg, ctx)
+    again.prepare()  # from the cache: identical
+    assert np.array_equal(again.arrays["images"], ds.arrays["images"])
+    assert ds.metadata["days"] == [7, 8, 9, 10]
+
+
+def test_platemap_dataset_needs_a_path(tmp_path):
+    from sciml_spheroid.data import SpheroidPlates
+
+    ds = SpheroidPlates(SpheroidPlates.Config(source="platemap"), make_context(tmp_path))
+    with pytest.raises(sciml.UserError, match="dataset.plate_map"):
+        ds.prepare()
