@@ -1,0 +1,98 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from sciml.errors import UserError
+from sciml.testing import RecordingReporter, make_context
+from sciml_ptrcnn.dataset import HeuslerPTRDataset
+from sciml_ptrcnn.evaluation import RegressionEvaluator
+from sciml_ptrcnn.model import PTRCNN
+from sciml_ptrcnn.predict import predict, predict_formulas, read_formulas
+from sciml_ptrcnn.training import PaperTrainer
+
+
+@pytest.fixture
+def trained(tmp_path, oqmd_file):
+    torch.manual_seed(0)
+    ctx = make_context(tmp_path)
+    d = HeuslerPTRDataset(HeuslerPTRDataset.Config(source="oqmd", path=str(oqmd_file)), ctx)
+    d.prepare()
+    m = PTRCNN(PTRCNN.Config(task="formation_energy", channels=4, hidden=16), d.metadata)
+    rep = RecordingReporter(tmp_path / "rep")
+    out = PaperTrainer(PaperTrainer.Config(max_epochs=3, batch_size=16), ctx).fit(m, d, rep)
+    return ctx, d, m, rep, out
+
+
+def test_trainer_reports_and_checkpoints(trained):
+    _, _, _, rep, out = trained
+    assert len(rep.history("train_loss")) == 3 and len(rep.history("val_loss")) == 3
+    assert rep.checkpoints and np.isfinite(out["best_val_loss"])
+
+
+def test_evaluator_metrics_and_figures(trained):
+    ctx, d, m, rep, _ = trained
+    ev = RegressionEvaluator(RegressionEvaluator.Config(
+        learning_curve_sizes=[20], learning_curve_epochs=1, stability_epochs=1, heatmap_x=["W", "Co"]), ctx)
+    r = ev.evaluate(m, d, rep)
+    # the metric equals an independent computation
+    x = torch.from_numpy(d.images("test"))
+    with torch.no_grad():
+        p = m(x).numpy()[:, 0] * d.normalization["scale"][0] + d.normalization["center"][0]
+    assert r["test_mae_formation_energy"] == pytest.approx(1000 * np.abs(p - d.raw_targets("test")[:, 0]).mean(), rel=1e-4)
+    assert r["n_experimental"] == 120 and r["experimental_mae_formation_energy"] > 0
+    assert {p["n_train"] for p in r["learning_curve"]["ptr"]} == {20, d.metadata["n_train"]}
+    assert "krr_mendeleev_line" in r["learning_curve"]
+    assert 0 <= r["stability_val_auc"] <= 1
+    assert 0 <= r["stability_n_stable_W2YZ"] <= 51 * 50 // 2
+    for f in ("parity.png", "parity_experimental.png", "error_vs_training_size.png",
+              "stability_W2YZ.png", "stability_Co2YZ.png"):
+        assert f in rep.figures
+
+
+def test_evaluator_rejects_unknown_heatmap_element(trained):
+    ctx, d, m, rep, _ = trained
+    ev = RegressionEvaluator(RegressionEvaluator.Config(learning_curve_epochs=0, stability_epochs=1,
+                                                        heatmap_x=["U"], experimental=False), ctx)
+    with pytest.raises(UserError, match="'U'"):
+        ev.evaluate(m, d, rep)
+
+
+def test_predict_file_and_errors(trained, tmp_path):
+    _, d, m, _, _ = trained
+    f = tmp_path / "in.txt"
+    f.write_text("Co2MnGa\n# comment\nGaNi2Mn\n")
+    df = predict(m, {}, d.metadata, f)
+    assert df["formula"].tolist() == ["Co2GaMn", "Ni2GaMn"]
+    assert np.isfinite(df["formation_energy_per_atom"]).all()
+    f.write_text("Co2MnGa\nCo2MnLa\nCoMnGa\n")
+    with pytest.raises(UserError, match=r"2 input formula.*La.*CoMnGa"):
+        predict(m, {}, d.metadata, f)
+    c = tmp_path / "in.csv"
+    pd.DataFrame({"formula": ["Fe2VAl"], "x": [1]}).to_csv(c, index=False)
+    assert read_formulas(c) == ["Fe2VAl"]
+
+
+def test_deep_ensemble_mean_and_std(trained):
+    _, d, m, _, _ = trained
+    m2 = PTRCNN(m.config, d.metadata)
+    df = predict_formulas([m, m2], d.metadata, ["Co2MnGa", "Fe2VAl"])
+    a = predict_formulas(m, d.metadata, ["Co2MnGa", "Fe2VAl"])["formation_energy_per_atom"]
+    b = predict_formulas(m2, d.metadata, ["Co2MnGa", "Fe2VAl"])["formation_energy_per_atom"]
+    assert np.allclose(df["formation_energy_per_atom"], (a + b) / 2, atol=1e-6)
+    assert np.allclose(df["formation_energy_per_atom_std"], np.abs(a - b) / 2, atol=1e-6)
+
+
+def test_plugin_registers_everything():
+    from sciml_ptrcnn import plugin
+
+    got = {}
+    for hook in ("datasets", "models", "trainers", "evaluators"):
+        getattr(plugin, f"sciml_register_{hook}")(lambda name, factory, description=None, _h=hook: got.setdefault(_h, name))
+    assert got == {"datasets": "heusler", "models": "cnn", "trainers": "sgd", "evaluators": "regression"}
+    pipes = []
+    plugin.sciml_register_pipelines(pipes.append)
+    p = pipes[0]
+    assert p.name == "default" and p.predict == "sciml_ptrcnn.predict:predict"
+    assert {"trainer.lr", "trainer.weight_decay", "trainer.batch_size", "model.channels",
+            "dataset.representation"} <= set(p.search_space)
