@@ -9,7 +9,7 @@
   embeddings, ``sigmoid(s * cos(u, v) + b)``; trained by binary cross-entropy with the recorded
   reactions as positives and outcomes of applying other templates to the same products as negatives.
 
-The model keeps its template library as extra state, so a saved ``state_dict`` is self-contained for
+The model keeps its template library in a buffer, so a saved ``state_dict`` is self-contained for
 ``sciml retro plan``.
 """
 
@@ -63,13 +63,23 @@ class RetroPolicy(nn.Module):
         self.filter_reaction = nn.Sequential(nn.Linear(self.n_bits, config.filter_hidden), nn.ELU())
         self.filter_scale = nn.Parameter(torch.tensor(5.0))
         self.filter_bias = nn.Parameter(torch.tensor(0.0))
+        self._store_templates()
 
     # -- state that travels with the weights ------------------------------------------------------
-    def get_extra_state(self):
-        return {"templates": self.templates, "n_bits": self.n_bits, "radius": self.radius}
+    # The template library is kept as a uint8 buffer (UTF-8 JSON) so a bare state_dict is
+    # self-contained and every state entry is a tensor.
+    def _store_templates(self) -> None:
+        import json
 
-    def set_extra_state(self, state):
-        self.templates = list(state["templates"])
+        raw = json.dumps({"templates": self.templates, "n_bits": self.n_bits, "radius": self.radius}).encode()
+        self.register_buffer("template_library", torch.tensor(list(raw), dtype=torch.uint8))
+
+    @staticmethod
+    def decode_library(buffer: torch.Tensor) -> dict:
+        """``{"templates", "n_bits", "radius"}`` from the ``template_library`` buffer of a state dict."""
+        import json
+
+        return json.loads(bytes(buffer.to(torch.uint8).tolist()).decode())
 
     # -- networks ---------------------------------------------------------------------------------
     def forward(self, fp: torch.Tensor) -> torch.Tensor:
@@ -145,9 +155,9 @@ def load_policy(path) -> RetroPolicy:
     state = ckpt.get("state_dict") or ckpt.get("model") or ckpt.get("model_state")
     if state is None and any(k.startswith("policy.") for k in ckpt):
         state = ckpt
-    if not isinstance(state, dict) or "_extra_state" not in state:
+    if not isinstance(state, dict) or "template_library" not in state:
         raise sciml.UserError(f"{str(path)!r} is not a retro policy checkpoint (no template library inside)")
-    extra = state["_extra_state"]
+    extra = RetroPolicy.decode_library(state["template_library"])
     meta = ckpt.get("metadata") or {"n_bits": extra["n_bits"], "radius": extra["radius"],
                                     "templates": extra["templates"]}
     meta["n_templates"] = len(meta["templates"])

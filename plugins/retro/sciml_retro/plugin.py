@@ -80,4 +80,4 @@ def sciml_register_commands(cli):
         code = plan_command(smiles, time_limit=time_limit, model=model, stock=stock, output=output,
                             max_routes=max_routes, max_depth=max_depth, iterations=iterations, c_puct=c_puct,
                             use_filter=use_filter, seed=seed, echo=click.echo)
-        raise SystemExit(code)
+        click.get_current_context().exit(code)
