@@ -32,6 +32,9 @@ from torch import nn
 
 import sciml
 
+#: Total assignment (in atoms) below which a bead counts as empty in :meth:`CGVAE.encoding`.
+EMPTY_BEAD = 1e-6
+
 
 class CGVAE(nn.Module):
     """Coarse-graining VAE mapping ``n_atoms`` atoms to ``n_beads`` beads.
@@ -96,10 +99,13 @@ class CGVAE(nn.Module):
 
     @staticmethod
     def encoding(c: torch.Tensor) -> torch.Tensor:
-        """E (n_beads, n_atoms) from C (n_atoms, n_beads): E_ij = C_ji / Σ_j C_ji; an empty bead
-        (Σ_j C_ji = 0) gets a zero row instead of a division by zero."""
-        col = c.sum(0)
-        return (c / torch.where(col > 0, col, torch.ones_like(col))).T
+        """E (n_beads, n_atoms) from C (n_atoms, n_beads): E_ij = C_ji / Σ_j C_ji.
+
+        An empty bead (Σ_j C_ji below ``EMPTY_BEAD`` = 1e-6 atoms) is not normalised: its row
+        stays ≈ 0 instead of dividing by (almost) zero, which overflowed to NaN gradients when the
+        mapping collapsed into one bead at τ = 0.1.
+        """
+        return (c / c.sum(0).clamp_min(EMPTY_BEAD)).T
 
     @property
     def assignment_matrix(self) -> torch.Tensor:

@@ -40,6 +40,25 @@ def test_empty_bead_gives_zero_row_not_nan():
     torch.testing.assert_close(m(x)[0][:, 0], x.mean(1))
 
 
+def test_collapsed_soft_assignment_keeps_gradients_finite():
+    # regression: at τ = 0.1 a collapsed mapping left beads with Σ_j C_ji ~ 1e-30; dividing by it
+    # gave NaN gradients and NaN logits (paper-sized ethane, Eq. 3)
+    torch.manual_seed(0)
+    m = CGVAE(CGVAE.Config(n_beads=2, loss="normalized"), META)
+    with torch.no_grad():
+        m.logits.zero_()
+        m.logits[:, 0] = 7.0
+    m.train()
+    m.tau.fill_(0.1)
+    for _ in range(20):
+        m.zero_grad()
+        out = m.losses({"positions": torch.randn(4, 8, 3), "forces": torch.randn(4, 8, 3)}, update_max=True)
+        out["loss"].backward()
+        assert torch.isfinite(m.logits.grad).all() and torch.isfinite(m.decoder.grad).all()
+    e = m.encoding(torch.tensor([[1.0, 1e-30], [1.0, 0.0]]))
+    assert torch.isfinite(e).all() and e[1].abs().max() < 1e-20
+
+
 def test_hard_assignment_matrix_is_argmax_one_hot():
     m = CGVAE(CGVAE.Config(n_beads=2), META)
     a = m.assignment_matrix
