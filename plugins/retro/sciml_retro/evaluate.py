@@ -39,6 +39,44 @@ def topk_accuracy(model, fps_packed, labels, ks=(1, 10, 50), batch=1024) -> dict
     return {k: hits[k] / max(n, 1) for k in ks}
 
 
+def filter_metrics(model, arrays) -> dict[str, float]:
+    """Accuracy and ROC AUC of the in-scope filter on the validation filter examples (positives: recorded
+    reactions; negatives: other templates' outcomes). Empty when there are none."""
+    import torch
+    from sklearn.metrics import roc_auc_score
+
+    sel = np.flatnonzero(arrays["filter_split"] == 1)
+    y = arrays["filter_y"][sel].astype(float)
+    if len(sel) == 0 or len(set(y)) < 2:
+        return {}
+    with torch.no_grad():
+        pfp = torch.from_numpy(np.unpackbits(arrays["filter_fp"][sel], axis=1).astype(np.float32))
+        rfp = torch.from_numpy(arrays["filter_x"][sel].astype(np.float32))
+        logit = model.feasibility_logit(pfp, rfp).numpy()
+    return {"val_filter_accuracy": float(((logit > 0) == (y > 0.5)).mean()),
+            "val_filter_auc": float(roc_auc_score(y, logit))}
+
+
+def solved_vs_time_figure(rows, time_limit):
+    """Fraction of targets solved as a function of search time (s): a step plot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    times = np.sort([r["time_to_first_s"] for r in rows if r["solved"]])
+    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    xs = np.concatenate([[0.0], times, [time_limit]])
+    ys = np.concatenate([[0.0], np.arange(1, len(times) + 1), [len(times)]]) / max(len(rows), 1)
+    ax.step(xs, ys, where="post")
+    ax.set_xlabel("search time per target (s)")
+    ax.set_ylabel("fraction of targets solved")
+    ax.set_ylim(0, 1)
+    ax.set_title(f"3N-MCTS on {len(rows)} held-out targets", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def plan_targets(planner, targets, references=None, log=None):
     """Run the planner on each target; returns per-target dicts (solved, time_to_first_s, reference_found, ...)."""
     rows = []
@@ -98,6 +136,7 @@ class PlanningEvaluator(sciml.Evaluator):
         out: dict = {f"test_top{k}_accuracy": v for k, v in acc.items()}
         out["test_template_coverage"] = float((a["labels"][test] >= 0).mean()) if len(test) else 0.0
         out.update({f"data_{k}": v for k, v in data.summary().items()})
+        out.update(filter_metrics(model, a))
         n = min(self.config.n_targets, len(data.targets))
         if n:
             planner = planner_from_model(model, data.stock, self.search_config())
@@ -105,6 +144,7 @@ class PlanningEvaluator(sciml.Evaluator):
             rows = plan_targets(planner, data.targets[:n], refs)
             out.update({f"test_{k}": v for k, v in summarize_rows(rows).items()})
             out["targets"] = [{k: v for k, v in r.items() if k != "_result"} for r in rows]
+            reporter.log_figure(solved_vs_time_figure(rows, self.config.time_limit), "solved_vs_time.png")
             solved = [r["_result"] for r in rows if r["solved"]]
             if solved:
                 best = max(solved, key=lambda res: res.routes[0].n_steps)

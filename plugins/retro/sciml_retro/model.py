@@ -165,8 +165,14 @@ def load_policy(path) -> RetroPolicy:
     if isinstance(cfg, dict) and "model" in cfg:
         cfg = cfg["model"]
     config = RetroPolicy.Config(**{k: v for k, v in (cfg or {}).items() if k in RetroPolicy.Config.model_fields})
+    # a bare state dict carries no config: read the widths from the weight shapes
+    update = {}
     if "policy.0.weight" in state:
-        config = config.model_copy(update={"hidden_size": state["policy.0.weight"].shape[0]})
+        n_linear = sum(1 for k in state if k.startswith("policy.") and k.endswith(".weight"))
+        update.update(hidden_size=state["policy.0.weight"].shape[0], n_layers=max(n_linear - 1, 1))
+    if "filter_product.0.weight" in state:
+        update["filter_hidden"] = state["filter_product.0.weight"].shape[0]
+    config = config.model_copy(update=update)
     model = RetroPolicy(config, meta)
     model.load_state_dict(state)
     return model.eval()

@@ -179,3 +179,37 @@ def test_reaction_file_loaders(tmp_path):
     (tmp_path / "r.xyz").write_text("x")
     with pytest.raises(sciml.UserError, match="extension"):
         load_reactions(tmp_path / "r.xyz")
+
+
+def test_topk_accuracy_counts_library_misses():
+    import torch
+
+    from sciml_retro.evaluate import topk_accuracy
+
+    class Fixed(torch.nn.Module):  # logits rank template 0 > 1 > 2 > 3 for every input
+        def forward(self, x):
+            return torch.tensor([[4.0, 3.0, 2.0, 1.0]]).repeat(len(x), 1)
+
+    fps = np.zeros((4, 8), dtype=np.uint8)
+    labels = np.array([0, 1, 3, -1])  # -1: template not in the library -> always a miss
+    acc = topk_accuracy(Fixed(), fps, labels, ks=(1, 2, 4))
+    assert acc == {1: 0.25, 2: 0.5, 4: 0.75}
+
+
+def test_policy_checkpoint_carries_its_template_library(tmp_path):
+    import torch
+
+    from sciml_retro.model import RetroPolicy, load_policy, save_policy
+
+    meta = {"n_bits": 64, "radius": 2, "n_templates": 2, "templates": ["[C:1]>>[C:1]", "[N:1]>>[N:1]"]}
+    m = RetroPolicy(RetroPolicy.Config(hidden_size=16, filter_hidden=8), meta)
+    save_policy(m, tmp_path / "a.pt")
+    torch.save(m.state_dict(), tmp_path / "b.pt")  # a bare state dict is enough
+    for name in ("a.pt", "b.pt"):
+        back = load_policy(tmp_path / name)
+        assert back.templates == meta["templates"] and back.config.hidden_size == 16
+        x = torch.rand(3, 64)
+        assert torch.allclose(back(x), m.eval()(x))
+    (tmp_path / "c.pt").write_bytes(b"junk")
+    with pytest.raises(sciml.UserError, match="c.pt"):
+        load_policy(tmp_path / "c.pt")
