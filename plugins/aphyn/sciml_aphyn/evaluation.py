@@ -68,10 +68,10 @@ class Table1Evaluator(sciml.Evaluator):
     """Table 1 of APHYN-EP (forecast MSE, ‖F_dl‖², τ) against the physics-only baseline."""
 
     class Config(sciml.ComponentConfig):
-        baseline_epochs: int = Field(30, ge=0, description="epochs of the physics-only baseline (0 = untrained MS)")
-        baseline_physics_lr: float = Field(1e-2, gt=0, description="Adam lr of the baseline's log-τ")
-        baseline_pixels_per_epoch: int = Field(128, ge=1, description="training pixels per baseline epoch")
-        baseline_batch_size: int = Field(64, ge=1, description="pixels per baseline step")
+        baseline_epochs: int = Field(20, ge=0, description="epochs of the physics-only baseline (0 = untrained MS)")
+        baseline_physics_lr: float = Field(3e-3, gt=0, description="Adam lr of the baseline's log-τ")
+        baseline_pixels_per_epoch: int = Field(32, ge=1, description="training pixels per baseline epoch")
+        baseline_batch_size: int = Field(16, ge=1, description="pixels per baseline step")
         figure_pixels: int = Field(2, ge=1, le=8, description="validation pixels drawn in Fig. 3")
         map_times: list[float] = Field(default_factory=lambda: [5.0, 20.0, 150.0, 290.0, 320.0],
                                        description="slab-clock times of the voltage maps (ms)")
