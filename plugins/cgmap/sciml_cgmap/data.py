@@ -57,8 +57,9 @@ class MDTrajectoryDataset(sciml.Dataset):
     """
 
     class Config(sciml.ComponentConfig):
-        smiles: str = Field("CC", description="molecule as SMILES; hydrogens are added "
-                            "(ethane 'CC'; ethylbenzene 'CCc1ccccc1')")
+        smiles: str | None = Field(None, description="molecule as SMILES; hydrogens are added "
+                                   "(ethane 'CC', the default without `path`; ethylbenzene "
+                                   "'CCc1ccccc1'); with `path`: optional, for MMFF94 forces and bonds")
         path: str | None = Field(None, description="optional user trajectory, any ASE-readable "
                                  "format (.xyz, .extxyz, .traj); forces read from it or computed "
                                  "with MMFF94 from `smiles`")
@@ -86,10 +87,16 @@ class MDTrajectoryDataset(sciml.Dataset):
         self.metadata = {}
         self._arrays = None
 
+    @property
+    def smiles(self) -> str | None:
+        """The molecule's SMILES: ``config.smiles``, else ethane when no ``path`` is given."""
+        c = self.config
+        return c.smiles if c.smiles or c.path else "CC"
+
     # ------------------------------------------------------------------ preparation
     def _data_key(self) -> dict:
         c = self.config
-        key = {"v": 2, "smiles": c.smiles, "align": c.align, "com_offset_A": c.com_offset_A}
+        key = {"v": 2, "smiles": self.smiles, "align": c.align, "com_offset_A": c.com_offset_A}
         if c.path:
             path = Path(c.path).expanduser()
             if not path.is_file():
@@ -107,13 +114,13 @@ class MDTrajectoryDataset(sciml.Dataset):
 
         c = self.config
         if c.path:
-            traj = md.load_trajectory(c.path, smiles=c.smiles if c.smiles else None)
+            traj = md.load_trajectory(c.path, smiles=self.smiles)
             mol = traj["mol"]
             pos, frc, ene = traj["positions"], traj["forces"], traj["energies"]
             symbols, numbers, masses, bonds = traj["symbols"], traj["numbers"], traj["masses"], traj["bonds"]
             wall, steps = 0.0, 0
         else:
-            mol = md.molecule_from_smiles(c.smiles)
+            mol = md.molecule_from_smiles(self.smiles)
             run = md.run_nve_ase if c.engine == "ase" else md.run_nve
             t = run(mol, n_frames=c.n_frames, save_every=c.save_every, timestep_fs=c.timestep_fs,
                     temperature_K=c.temperature_K, seed=c.md_seed)
@@ -146,7 +153,7 @@ class MDTrajectoryDataset(sciml.Dataset):
         if not c.path:  # validate early: one clear message before any work
             from sciml_cgmap.md import molecule_from_smiles
 
-            molecule_from_smiles(c.smiles)
+            molecule_from_smiles(self.smiles)
         key = self._data_key()
         self._hash = content_hash(key)
         cache = Path(self.context.cache_dir) / "cgmap" / f"md-{self._hash}.npz"
@@ -168,7 +175,7 @@ class MDTrajectoryDataset(sciml.Dataset):
             "symbols": list(meta["symbols"]),
             "masses": arrays["masses"].tolist(),
             "bonds": arrays["bonds"].tolist(),
-            "smiles": c.smiles,
+            "smiles": self.smiles,
             "canonical_ranks": arrays["canonical_ranks"].tolist(),
             "reference": arrays["reference"].tolist(),
             "align": bool(c.align),

@@ -8,7 +8,7 @@ import sciml
 #: a "higher" learning rate, early stopping when the validation loss changes by less than
 #: 10^-2 for 10 consecutive epochs, plus an epoch cap (the paper's was 5·10^3).
 PIPELINE_DEFAULTS = {
-    "dataset": {"smiles": "CC", "n_frames": 2000, "save_every": 10},
+    "dataset": {"n_frames": 2000, "save_every": 10},
     "model": {"n_beads": 2, "loss": "normalized", "alpha": 0.5, "anneal_epochs": 30},
     "trainer": {"max_epochs": 60, "batch_size": 100, "lr": 3e-2, "patience": 10, "min_delta": 1e-2,
                 "stop_rule": "no_change", "restore_best": False},

@@ -92,6 +92,38 @@ def test_dataset_from_user_xyz_file_and_predict(ethane_data, tmp_path):
         predict(model, {}, d.metadata, tmp_path / "wrong.npy")
 
 
+def test_dataset_from_extxyz_with_forces_needs_no_smiles(tmp_path):
+    import ase.io
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from sciml.testing import RecordingReporter, make_context
+    from sciml_cgmap import md
+    from sciml_cgmap.data import MDTrajectoryDataset
+    from sciml_cgmap.evaluation import MappingEvaluator
+    from sciml_cgmap.model import CGVAE
+
+    mol = md.molecule_from_smiles("CCO")
+    t = md.run_nve(mol, n_frames=20, save_every=5, seed=0)
+    frames = []
+    for x, f, e in zip(t.positions, t.forces, t.energies):
+        a = md.mol_to_atoms(mol, x)
+        a.calc = SinglePointCalculator(a, energy=e * md.kcal_per_mol_in_ev(), forces=f * md.kcal_per_mol_in_ev())
+        frames.append(a)
+    ase.io.write(tmp_path / "ethanol.extxyz", frames)
+    d = MDTrajectoryDataset(MDTrajectoryDataset.Config(path=str(tmp_path / "ethanol.extxyz")),
+                            make_context(tmp_path / "c"))
+    d.prepare()
+    assert d.metadata["smiles"] is None and d.metadata["n_atoms"] == 9
+    assert sorted(map(tuple, d.metadata["bonds"])) == md.bonds_from_mol(mol)  # from the geometry
+    model = CGVAE(CGVAE.Config(n_beads=2), d.metadata)
+    rep = RecordingReporter(tmp_path / "rep")
+    res = MappingEvaluator(MappingEvaluator.Config(n_rotated=2), make_context(tmp_path / "e")).evaluate(model, d, rep)
+    assert "mapping.png" in rep.figures and res["smiles"] is None
+    # forces came from the file, rotated into the aligned frames: same magnitudes
+    np.testing.assert_allclose(np.linalg.norm(d.arrays("train")["forces"], axis=-1),
+                               np.linalg.norm(t.forces[d.split_indices()["train"]], axis=-1), rtol=1e-4, atol=1e-4)
+
+
 def test_end_to_end_run_registers_a_champion_that_reloads(sciml_store):
     from sciml.testing import make_context, run_tiny
     from sciml.tracking import load_model
