@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 import click
-from sciml.errors import UserError
+from sciml.errors import SciMLError, UserError
 
 
 class _UserClickError(click.ClickException):
@@ -22,14 +22,29 @@ class _UserClickError(click.ClickException):
         click.echo(f"Error: {self.format_message()}", err=True)
 
 
+class _RunClickError(_UserClickError):
+    exit_code = 1
+
+
 class SciMLGroup(click.Group):
-    """Turns :class:`sciml.UserError` from any subcommand into one line and exit code 2."""
+    """Turns :class:`sciml.UserError` from any subcommand into one line and exit code 2, other
+    :class:`sciml.SciMLError` (e.g. the tracking server went away) into one line and exit code 1,
+    and an interrupted run (Ctrl-C, SIGTERM) into a line saying how to resume it, exit code 130."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except UserError as exc:
             raise _UserClickError(str(exc)) from None
+        except SciMLError as exc:
+            raise _RunClickError(str(exc)) from None
+        except KeyboardInterrupt as exc:
+            parent = getattr(exc, "parent_run_id", None)
+            if parent is None:
+                raise
+            click.echo(f"Interrupted: state saved; parent run {parent} is marked KILLED. "
+                       f"Continue with: sciml resume {parent}", err=True)
+            ctx.exit(130)
 
 
 @click.group(cls=SciMLGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -90,6 +105,24 @@ def run(target, config_file, sets, search, seed, device, print_config, tune, num
     from sciml_cli.summary import print_summary
 
     print_summary(run_pipeline(options))
+
+
+@cli.command()
+@click.argument("run_id")
+@click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", help="MLflow tracking server; default: local store.")
+@click.option("--max-failures", type=click.IntRange(min=0), help="Retries of a failing trial (default: as before).")
+@click.option("--retry-failed", is_flag=True, help="Also run the trials that failed again, from their last checkpoint.")
+def resume(run_id, tracking_uri, max_failures, retry_failed):
+    """Continue an interrupted run or sweep under its MLflow parent run RUN_ID.
+
+    Finished trials are not repeated; interrupted ones continue from their last checkpoint.
+    """
+    from sciml.runner import resume as resume_run
+
+    from sciml_cli.summary import print_summary
+
+    print_summary(resume_run(run_id, tracking_uri=tracking_uri, max_failures=max_failures,
+                             retry_failed=retry_failed))
 
 
 @cli.command()

@@ -7,13 +7,17 @@ is registered as ``sciml-<plugin>`` with the alias ``champion``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import random
 import shlex
+import shutil
+import signal
 import statistics
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -66,6 +70,11 @@ class TrialRecord:
     reason: str = ""
     error: str | None = None
     run_dir: Path | None = None
+    done: bool = False  # its MLflow child run is complete (logged and ended)
+    reopen: bool = False  # resumed: mark the child run RUNNING again when the trial restarts
+    orphan: bool = False  # resumed: a child run whose trial the restored experiment may not know
+    logged_step: int = -1  # resumed: metrics up to this step are already in the store
+    user_error: bool = False  # failed because of bad input (sciml.UserError)
 
 
 @dataclasses.dataclass
@@ -84,6 +93,40 @@ class RunSummary:
     aggregates: dict[str, dict[str, tuple[float, float, int]]] = dataclasses.field(default_factory=dict)
     extra_lines: list[str] = dataclasses.field(default_factory=list)
     seconds: float = 0.0
+    resumed: bool = False
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped the run; it was saved and ``sciml resume PARENT_RUN_ID`` continues it."""
+
+    def __init__(self, parent_run_id: str):
+        super().__init__(parent_run_id)
+        self.parent_run_id = parent_run_id
+
+
+INVOCATION = "invocation.json"
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """Within the block, SIGTERM acts like Ctrl-C: Tune stops cleanly and saves its state, and
+    outside Tune a KeyboardInterrupt is raised (the runs are marked KILLED)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        current = signal.getsignal(signal.SIGINT)
+        if callable(current):
+            current(signal.SIGINT, frame)
+        else:
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def prepare(options: RunOptions):
@@ -188,38 +231,134 @@ def run(options: RunOptions) -> RunSummary:
         raise UserError(f"--scheduler {options.scheduler!r}: accepted: fifo, asha")
     if options.gpus_per_trial < 0 or options.cpus_per_trial <= 0:
         raise UserError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
-    from sciml.tracking import Tracker
+    if options.max_failures < 0:
+        raise UserError(f"--max-failures {options.max_failures}: must be >= 0")
+    from sciml.tracking import Tracker, check_tracking_uri, sciml_home
 
-    experiment = options.experiment or f"sciml-{plugin}"
-    tracker = Tracker(options.tracking_uri, experiment)
+    if options.tracking_uri:  # everything is checked before anything is written
+        check_tracking_uri(options.tracking_uri)
     if options.address and options.tune:
         from sciml.tuning import check_address
 
         check_address(options.address)
+    experiment = options.experiment or f"sciml-{plugin}"
+    tracker = Tracker(options.tracking_uri, experiment)
     base_seed = config["seed"] if config["seed"] is not None else _draw_seed()
     parent_tags = {"sciml.plugin": plugin, "sciml.pipeline": config["pipeline"],
                    "sciml.mode": "tune" if options.tune else "single",
                    "sciml.command": " ".join(shlex.quote(a) for a in sys.argv)}
     parent_id = tracker.start_run(f"{plugin}-{'tune' if options.tune else 'run'}-{time.strftime('%Y%m%d-%H%M%S')}",
                                   tags=parent_tags)
+    tracker.spool = sciml_home() / "runs" / parent_id / "tracking-pending.jsonl"
+    invocation = json.dumps({"options": dataclasses.asdict(options), "config": config, "base_seed": base_seed,
+                             "space": {k: [f, a] for k, (f, a) in space.items()}, "argv": sys.argv},
+                            indent=2, default=str)
+    local = sciml_home() / "runs" / parent_id / INVOCATION
+    local.parent.mkdir(parents=True, exist_ok=True)
+    local.write_text(invocation)
+    tracker.log_text(parent_id, invocation, INVOCATION)
     tracker.log_params(parent_id, {"base_seed": base_seed, "seed_drawn": config["seed"] is None,
                                    **flatten({k: v for k, v in config.items() if k not in ("seed",)})})
     tracker.log_text(parent_id, to_yaml({**config, "seed": base_seed}), "config.yaml")
+    if options.tune:
+        tracker.log_params(parent_id, {f"tune.{k}": v for k, v in dataclasses.asdict(options).items()
+                                       if k not in ("sets", "search", "target", "config_file")})
+        tracker.log_text(parent_id, json.dumps({k: [f, a] for k, (f, a) in space.items()}, indent=2),
+                         "search_space.json")
     summary = RunSummary(plugin=plugin, pipeline=config["pipeline"], parent_run_id=parent_id,
                          experiment_id=tracker.experiment_id, tracking_uri=tracker.uri,
                          metric=pipeline.metric, mode=pipeline.mode, trials=[], best=None)
-    status = "FAILED"
-    try:
-        if options.tune:
-            from sciml.tuning import run_tune
+    return _execute(options, pipeline, plugin, config, space, base_seed, tracker, summary, t0)
 
-            tracker.log_params(parent_id, {f"tune.{k}": v for k, v in dataclasses.asdict(options).items()
-                                           if k not in ("sets", "search", "target", "config_file")})
-            tracker.log_text(parent_id, json.dumps({k: [f, a] for k, (f, a) in space.items()}, indent=2),
-                             "search_space.json")
-            summary.trials = run_tune(options, pipeline, plugin, config, space, base_seed, tracker, parent_id)
-        else:
-            summary.trials = _run_local(options, pipeline, plugin, config, base_seed, tracker, parent_id)
+
+def resume(parent_run_id: str, *, tracking_uri: str | None = None, max_failures: int | None = None,
+           retry_failed: bool = False) -> RunSummary:
+    """Continue an interrupted ``sciml run`` under the same MLflow parent run.
+
+    A sweep continues with ``tune.Tuner.restore`` on its experiment directory
+    (``$SCIML_HOME/runs/tune/PARENT_RUN_ID``): finished trials are not run again and keep
+    their child runs; interrupted ones continue from their last checkpoint under their
+    existing child run (matched by the tag ``sciml.trial_id``). A single run reruns the
+    interrupted attempt from its ``last.pt``. Failed trials stay failed unless ``retry_failed``.
+
+    Raises:
+        UserError: no such run, not a parent run of sciml, already finished, or its
+            invocation record (``invocation.json``) is missing.
+    """
+    t0 = time.time()
+    from sciml.registry import get_registry
+    from sciml.tracking import Tracker, _quiet_mlflow, check_tracking_uri, default_tracking_uri, sciml_home
+
+    uri = tracking_uri or default_tracking_uri()
+    check_tracking_uri(uri)
+    _quiet_mlflow()
+    from mlflow import MlflowClient
+
+    client = MlflowClient(uri, registry_uri=uri)
+    try:
+        parent = client.get_run(parent_run_id)
+    except Exception as exc:
+        raise UserError(f"no run {parent_run_id!r} in the tracking store {uri} "
+                        f"({str(exc).splitlines()[0][:200]})") from None
+    tags = parent.data.tags
+    if tags.get("mlflow.parentRunId"):
+        raise UserError(f"run {parent_run_id!r} is a trial; resume its parent run {tags['mlflow.parentRunId']!r}")
+    if parent.info.status == "FINISHED":
+        raise UserError(f"run {parent_run_id!r} already finished; nothing to resume")
+    local = sciml_home() / "runs" / parent_run_id / INVOCATION
+    try:
+        text = local.read_text() if local.exists() else client.download_artifacts(parent_run_id, INVOCATION,
+                                                                                   str(local.parent))
+        if not isinstance(text, str) or not text.lstrip().startswith("{"):
+            text = Path(text).read_text()
+        inv = json.loads(text)
+    except Exception:
+        raise UserError(f"run {parent_run_id!r} has no {INVOCATION}: it was not started by this version "
+                        "of sciml run, so it cannot be resumed") from None
+    fields = {f.name for f in dataclasses.fields(RunOptions)}
+    options = RunOptions(**{k: v for k, v in inv["options"].items() if k in fields})
+    options.tracking_uri = tracking_uri or options.tracking_uri
+    if max_failures is not None:
+        options.max_failures = max_failures
+    config = inv["config"]
+    registry = get_registry()
+    pipeline = registry.get("pipeline", config["pipeline"]).factory
+    plugin = registry.plugin_of(pipeline)
+    space = {k: (f, a) for k, (f, a) in inv["space"].items()}
+    experiment = client.get_experiment(parent.info.experiment_id).name
+    tracker = Tracker(uri, experiment)
+    tracker.spool = sciml_home() / "runs" / parent_run_id / "tracking-pending.jsonl"
+    if tracker.spool.exists():  # writes an earlier session could not send
+        for line in tracker.spool.read_text().splitlines():
+            if line.strip():
+                tracker._pending.append(json.loads(line))
+        tracker.spool.unlink()
+        tracker._next_try = 0.0
+        tracker.close()
+    tracker.reopen_run(parent_run_id)
+    n = int(tags.get("sciml.resumed", "0")) + 1
+    tracker.set_tags(parent_run_id, {"sciml.resumed": n})
+    summary = RunSummary(plugin=plugin, pipeline=config["pipeline"], parent_run_id=parent_run_id,
+                         experiment_id=tracker.experiment_id, tracking_uri=tracker.uri,
+                         metric=pipeline.metric, mode=pipeline.mode, trials=[], best=None, resumed=True)
+    return _execute(options, pipeline, plugin, config, space, int(inv["base_seed"]), tracker, summary, t0,
+                    resume=True, retry_failed=retry_failed)
+
+
+def _execute(options, pipeline, plugin, config, space, base_seed, tracker, summary: RunSummary, t0: float,
+             resume: bool = False, retry_failed: bool = False) -> RunSummary:
+    parent_id = summary.parent_run_id
+    status: str | None = "FAILED"
+    try:
+        with sigterm_as_interrupt():
+            if options.tune:
+                from sciml.tuning import run_tune
+
+                summary.trials = run_tune(options, pipeline, plugin, config, space, base_seed, tracker, parent_id,
+                                          resume=resume, retry_failed=retry_failed)
+            else:
+                summary.trials = _run_local(options, pipeline, plugin, config, base_seed, tracker, parent_id,
+                                            resume=resume, retry_failed=retry_failed)
         summary.best = _pick_best(summary.trials, pipeline.metric, pipeline.mode)
         summary.aggregates = _aggregate(summary.trials)
         if pipeline.summarize is not None:
@@ -232,13 +371,41 @@ def run(options: RunOptions) -> RunSummary:
             _register_best(tracker, summary)
         _log_parent(tracker, summary)
         status = "FINISHED"
+    except UserError:
+        if not resume:  # bad input found after runs were made: leave nothing half-written
+            _discard(tracker, parent_id)
+            status = None
+        raise
     except KeyboardInterrupt:
         status = "KILLED"
-        raise
+        raise RunInterrupted(parent_id) from None
     finally:
-        tracker.end_run(parent_id, status)
         summary.seconds = time.time() - t0
+        if status is not None:
+            tracker.end_run(parent_id, status)
+        in_flight = sys.exc_info()[0] is not None
+        try:
+            tracker.close()
+        except Exception as exc:
+            if not in_flight:
+                raise
+            log.error("%s", exc)
     return summary
+
+
+def _discard(tracker, parent_id: str) -> None:
+    """Delete the parent run, its children and their local directories (after a late UserError)."""
+    from sciml.tracking import sciml_home
+    from sciml.tuning import experiment_dir
+
+    try:
+        ids = [r.info.run_id for r in tracker.child_runs(parent_id)]
+    except Exception:
+        ids = []
+    tracker._pending.clear()
+    tracker.delete_runs([*ids, parent_id])
+    for d in (sciml_home() / "runs" / parent_id, experiment_dir(parent_id)):
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def _log_parent(tracker, summary: RunSummary) -> None:
@@ -269,37 +436,98 @@ def trial_context(run_dir: Path, seed: int, device: str, progress: bool, in_tune
     return Context(run_dir=run_dir, cache_dir=cache, seed=seed, device=device, progress=progress, in_tune=in_tune)
 
 
-def _run_local(options, pipeline, plugin, config, base_seed, tracker, parent_id) -> list[TrialRecord]:
-    """In-process: train, evaluate, and retrain with a new seed until accepted (bounded)."""
+def _local_record(run, plugin: str, config: dict[str, Any]) -> TrialRecord:
+    """A trial of an earlier session, rebuilt from its child run and its directory."""
+    from sciml.tracking import sciml_home
+
+    tags = run.data.tags
+    seed = int(tags.get("sciml.seed", run.info.run_name.rsplit("-s", 1)[-1]))
+    cfg = {**config, "seed": seed}
+    rec = TrialRecord(name=run.info.run_name, seed=seed, config=cfg, config_hash=config_hash(cfg),
+                      run_id=run.info.run_id, status=run.info.status, done=True)
+    rec.run_dir = sciml_home() / "runs" / tags["mlflow.parentRunId"] / rec.name
+    rec.error, rec.reason = tags.get("sciml.error"), tags.get("sciml.reject_reason", "")
+    outcome = rec.run_dir / "outcome.json"
+    if rec.status == "FINISHED" and outcome.exists():
+        out = json.loads(outcome.read_text())
+        rec.metrics, rec.accepted, rec.reason = out["metrics"], out["accepted"], out["reason"]
+        rec.results = {**out["results"], "dataset_hash": out["dataset_hash"]}
+    else:
+        rec.metrics = dict(run.data.metrics)
+        rec.accepted = tags.get("sciml.accepted") == "True"
+    return rec
+
+
+def _run_local(options, pipeline, plugin, config, base_seed, tracker, parent_id, resume: bool = False,
+               retry_failed: bool = False) -> list[TrialRecord]:
+    """In-process: train, evaluate, and retrain with a new seed until accepted (bounded).
+
+    A failing attempt is retried ``--max-failures`` times from its ``last.pt``; with
+    ``resume``, attempts of an earlier session are taken from their child runs (tag
+    ``sciml.attempt``) and an interrupted one continues from its ``last.pt``.
+    """
     from sciml.tracking import sciml_home
     from sciml.training import resolve_device
     from sciml.trial import FileReporter, execute_trial
 
     device = resolve_device(config["trainer"].get("device", "auto"))
     progress = sys.stderr.isatty() if options.progress is None else options.progress
+    earlier = {}
+    if resume:
+        for run in tracker.child_runs(parent_id):
+            earlier[int(run.data.tags.get("sciml.attempt", "0"))] = run
     trials: list[TrialRecord] = []
     for attempt in range(max(1, pipeline.max_attempts)):
         seed = base_seed + attempt
         cfg = {**config, "seed": seed}
+        old = earlier.get(attempt)
+        if old is not None and (old.info.status == "FINISHED" or (old.info.status == "FAILED" and not retry_failed)):
+            rec = _local_record(old, plugin, config)
+            trials.append(rec)
+            if rec.status == "FAILED" or rec.accepted:
+                break
+            continue
         rec = TrialRecord(name=_trial_name(plugin, cfg, seed), seed=seed, config=cfg, config_hash=config_hash(cfg))
-        rec.run_id = tracker.start_run(rec.name, parent_id=parent_id, tags={"sciml.attempt": attempt})
+        if old is not None:
+            rec.run_id, rec.logged_step = old.info.run_id, tracker.last_step(old)
+            tracker.reopen_run(rec.run_id)
+        else:
+            rec.run_id = tracker.start_run(rec.name, parent_id=parent_id,
+                                           tags={"sciml.attempt": attempt, "sciml.seed": seed})
         rec.run_dir = sciml_home() / "runs" / parent_id / rec.name
-        reporter = FileReporter(rec.run_dir, sink=lambda step, m, rid=rec.run_id: tracker.log_metrics(rid, m, step),
-                                progress=progress)
+
+        def sink(step, m, rec=rec):
+            if step > rec.logged_step:  # an epoch repeated after a retry is not logged twice
+                tracker.log_metrics(rec.run_id, m, step)
+                rec.logged_step = step
+
+        reporter = FileReporter(rec.run_dir, sink=sink, progress=progress)
         context = trial_context(rec.run_dir, seed, device, progress, in_tune=False)
-        try:
-            outcome = execute_trial(cfg, context, reporter)
-        except UserError:
-            tracker.end_run(rec.run_id, "FAILED")
-            raise
-        except Exception as exc:
-            rec.status, rec.error = "FAILED", f"{type(exc).__name__}: {exc}"
+        outcome = None
+        for retry in range(options.max_failures + 1):
+            try:
+                outcome = execute_trial(cfg, context, reporter)
+                break
+            except UserError:
+                tracker.end_run(rec.run_id, "FAILED")
+                raise
+            except KeyboardInterrupt:
+                tracker.end_run(rec.run_id, "KILLED")
+                raise
+            except Exception as exc:
+                rec.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+                if retry < options.max_failures:
+                    log.warning("trial %s failed (%s); retry %d of %d from its last checkpoint",
+                                rec.name, rec.error, retry + 1, options.max_failures)
+                    tracker.set_tags(rec.run_id, {"sciml.retries": retry + 1})
+        if outcome is None:
+            rec.status = "FAILED"
             log.warning("trial %s failed: %s", rec.name, rec.error)
             _log_trial(tracker, rec)
             tracker.end_run(rec.run_id, "FAILED")
             trials.append(rec)
             break
-        rec.status = "FINISHED"
+        rec.status, rec.error = "FINISHED", None
         rec.metrics, rec.accepted, rec.reason = outcome["metrics"], outcome["accepted"], outcome["reason"]
         rec.results = {**outcome["results"], "dataset_hash": outcome["dataset_hash"]}
         _log_trial(tracker, rec)

@@ -59,6 +59,46 @@ def resolve_device(spec: str) -> str:
     raise UserError(f"unknown device {spec!r}; accepted: auto, cpu, cuda, cuda:N")
 
 
+_CHECKPOINT_KEYS = ("model", "optimizer", "epoch", "best", "best_epoch", "stale")
+
+
+def load_checkpoint(path: Path, device: str = "cpu") -> dict[str, Any] | None:
+    """Load a ``last.pt`` written by the reporter, or report why it cannot be used.
+
+    The file must match its ``last.pt.sha256`` (when present), load with
+    ``torch.load(weights_only=True)`` (no code runs: a pickle that wants to call anything is
+    refused) and hold the trainer's keys. A file that fails any check is renamed
+    ``last.pt.corrupt`` (kept for inspection), a warning says why, and ``None`` is returned:
+    training starts from scratch instead of loading it.
+    """
+    import torch
+
+    from sciml.caching import file_sha256
+
+    path = Path(path)
+    side = path.with_name(path.name + ".sha256")
+    problem = None
+    try:
+        if side.exists() and side.read_text().strip() != file_sha256(path):
+            problem = "its SHA-256 does not match last.pt.sha256 (truncated or modified)"
+        else:
+            state = torch.load(path, map_location=device, weights_only=True)
+            if not isinstance(state, dict) or not all(k in state for k in _CHECKPOINT_KEYS):
+                problem = "it is not a checkpoint of sciml's trainer"
+    except Exception as exc:  # truncated zip, not a torch file, or a pickle that wants to run code
+        problem = f"it cannot be loaded safely ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+    if problem is None:
+        return state
+    bad = path.with_name(path.name + ".corrupt")
+    try:
+        path.replace(bad)
+        side.unlink(missing_ok=True)
+    except OSError:
+        bad = path
+    log.warning("checkpoint %s is unusable: %s; moved to %s, training starts from scratch", path, problem, bad)
+    return None
+
+
 def move_to(batch: Any, device: str, non_blocking: bool = False) -> Any:
     """Move tensors inside (nested) tuples, lists and dicts to ``device``."""
     import torch
@@ -174,8 +214,8 @@ class DefaultTrainer(Trainer):
         best_state = None
 
         resume = Path(self.context.run_dir) / "last.pt"
-        if resume.exists():
-            state = torch.load(resume, map_location=device, weights_only=True)
+        state = load_checkpoint(resume, device) if resume.exists() else None
+        if state is not None:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             if scheduler is not None and state.get("scheduler"):

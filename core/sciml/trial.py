@@ -3,7 +3,8 @@
 The same :func:`execute_trial` runs in-process (``sciml run``) and inside Ray workers
 (``sciml run --tune``). It writes everything it produces under ``context.run_dir``::
 
-    run_dir/last.pt, best.pt       training checkpoints (torch state, weights_only-loadable)
+    run_dir/last.pt, best.pt       training checkpoints (torch state, weights_only-loadable);
+                                   last.pt.sha256 is its hash, checked before resuming
     run_dir/artifacts/             figures, JSON, split indices, the resolved config
     run_dir/model/                 state_dict.pt + config.yaml + metadata.json (see modelio)
     run_dir/outcome.json           metrics, results, acceptance, timings
@@ -50,10 +51,18 @@ class FileReporter:
     def checkpoint(self, state: Mapping[str, Any], *, best: bool = False) -> Path:
         import torch
 
+        from sciml.caching import file_sha256
+
         path = self.run_dir / "last.pt"
         tmp = path.with_suffix(".tmp")
         torch.save(dict(state), tmp)
+        digest = file_sha256(tmp)
+        side = self.run_dir / "last.pt.sha256"
+        side.unlink(missing_ok=True)  # a crash between the two renames leaves no stale hash behind
         tmp.replace(path)
+        side_tmp = side.with_suffix(".tmp")
+        side_tmp.write_text(digest)
+        side_tmp.replace(side)
         if best:
             shutil.copyfile(path, self.run_dir / "best.pt")
         if self.on_checkpoint is not None:

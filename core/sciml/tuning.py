@@ -85,6 +85,29 @@ def _validated(config: dict[str, Any]) -> dict[str, Any]:
     return resolve_config(pipeline, reg, pipeline_key=config["pipeline"], sets=[("seed", config["seed"]), *sets])
 
 
+def _restore_into(run_dir: Path) -> bool:
+    """Bring the trial's state back after a retry or ``sciml resume``. True if it had finished.
+
+    The trial directory survives on the node that ran it: a final ``outcome.json`` there
+    means the trial completed in an earlier session (its result is reported again, not
+    recomputed). Otherwise ``last.pt`` from Tune's latest checkpoint is used when the
+    directory has none, so training continues from the last saved epoch.
+    """
+    from ray import tune
+
+    restored = tune.get_checkpoint()
+    if restored is not None:
+        with restored.as_directory() as d:
+            src = Path(d)
+            if (src / "outcome.json").exists() and not (run_dir / "outcome.json").exists():
+                shutil.copytree(src, run_dir, dirs_exist_ok=True)
+            elif (src / "last.pt").exists():
+                for name in ("last.pt", "last.pt.sha256"):
+                    if (src / name).exists():
+                        shutil.copyfile(src / name, run_dir / name)
+    return (run_dir / "outcome.json").exists() and (run_dir / "model").is_dir()
+
+
 def _trainable(params: dict[str, Any], base_config: dict[str, Any]) -> None:
     """Ray Tune function trainable: one trial."""
     import torch
@@ -97,11 +120,11 @@ def _trainable(params: dict[str, Any], base_config: dict[str, Any]) -> None:
     ctx = tune.get_context()
     run_dir = Path(ctx.get_trial_dir()) / "sciml"
     run_dir.mkdir(parents=True, exist_ok=True)
-    restored = tune.get_checkpoint()
-    if restored is not None:
-        with restored.as_directory() as d:
-            if (Path(d) / "last.pt").exists():
-                shutil.copyfile(Path(d) / "last.pt", run_dir / "last.pt")
+    if _restore_into(run_dir):
+        outcome = json.loads((run_dir / "outcome.json").read_text())
+        final = {**outcome["metrics"], FINAL_KEY: 1, "sciml_accepted": float(outcome["accepted"])}
+        tune.report(final, checkpoint=tune.Checkpoint.from_directory(str(run_dir)))
+        return
     resources = ctx.get_trial_resources().required_resources if hasattr(ctx, "get_trial_resources") else {}
     torch.set_num_threads(max(1, int(resources.get("CPU", 1))))
     device = "cuda" if resources.get("GPU", 0) > 0 and torch.cuda.is_available() else "cpu"
@@ -117,7 +140,9 @@ def _trainable(params: dict[str, Any], base_config: dict[str, Any]) -> None:
 
     def on_checkpoint(path: Path) -> None:
         with tempfile.TemporaryDirectory() as tmp:
-            shutil.copyfile(path, Path(tmp) / "last.pt")
+            for name in ("last.pt", "last.pt.sha256"):
+                if (path.parent / name).exists():
+                    shutil.copyfile(path.parent / name, Path(tmp) / name)
             tune.report(dict(pending) or {"sciml_step": -1}, checkpoint=tune.Checkpoint.from_directory(tmp))
         pending.clear()
 
@@ -131,6 +156,50 @@ def _trainable(params: dict[str, Any], base_config: dict[str, Any]) -> None:
     tune.report(final, checkpoint=tune.Checkpoint.from_directory(str(run_dir)))
 
 
+def _error_text(error: BaseException | None) -> tuple[str, bool]:
+    """One line for a trial's error (the user's exception, not Ray's wrapper); is it a UserError?"""
+    if error is None:
+        return "unknown error", False
+    cause = getattr(error, "cause", None) or error
+    text = f"{type(cause).__name__}: {cause}".strip()
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    return (lines[0] if lines else text)[:500], isinstance(cause, UserError)
+
+
+def _trial_error(trial) -> tuple[str, bool]:
+    try:
+        err = trial.get_pickled_error()
+    except Exception:
+        err = None
+    if err is not None:
+        return _error_text(err)
+    try:
+        text = Path(trial.error_file).read_text().strip().splitlines()
+        return (text[-1] if text else "unknown error")[:500], False
+    except Exception:
+        return "unknown error", False
+
+
+def _fill_from_outcome(rec, directory: Path | None) -> bool:
+    """Fill a record from a trial directory's ``outcome.json``; False if there is none."""
+    if directory is None or not (directory / "outcome.json").exists():
+        return False
+    outcome = json.loads((directory / "outcome.json").read_text())
+    rec.status = "FINISHED"
+    rec.metrics, rec.accepted, rec.reason = outcome["metrics"], outcome["accepted"], outcome["reason"]
+    rec.results = {**outcome["results"], "dataset_hash": outcome["dataset_hash"]}
+    rec.run_dir = directory
+    return True
+
+
+_LIVE_CALLBACK: list[Any] = []
+
+
+def _live_callback():
+    """What a pickled callback becomes when Tune restores an experiment: this driver's callback."""
+    return _LIVE_CALLBACK[-1]
+
+
 class _Callbacks:
     """Factory for the driver-side Tune callback (defined lazily: ray is imported on use)."""
 
@@ -138,64 +207,110 @@ class _Callbacks:
     def make(tracker, parent_id: str, plugin: str, base_config: dict[str, Any], records: dict, total: int):
         from ray import tune
 
-        from sciml.runner import TrialRecord, _trial_name
+        from sciml.runner import TrialRecord, _log_trial, _trial_name
 
         class MLflowCallback(tune.Callback):
+            """Mirrors trials into MLflow child runs as results arrive; ends each child as its trial ends.
+
+            ``records`` maps Tune trial ids to :class:`TrialRecord`; on ``sciml resume`` it is
+            pre-filled from the existing child runs (tag ``sciml.trial_id``), so no trial gets
+            a second child run and metrics already logged (``rec.logged_step``) are not repeated.
+            """
+
             def __init__(self):
                 self.bar = None
+                self.terminal: set[str] = {tid for tid, r in records.items() if r.done}
                 try:
                     from tqdm.auto import tqdm
 
-                    self.bar = tqdm(total=total, desc="trials", unit="trial", leave=False,
-                                    disable=not os.isatty(2))
+                    self.bar = tqdm(total=total, initial=len(self.terminal), desc="trials", unit="trial",
+                                    leave=False, disable=not os.isatty(2))
                 except Exception:
                     self.bar = None
+
+            def __reduce__(self):  # Tune pickles its RunConfig; a restore gets the live callback
+                return (_live_callback, ())
 
             def record(self, trial) -> TrialRecord:
                 if trial.trial_id not in records:
                     seed = int(trial.config["seed"])
                     cfg = {**apply_overrides(base_config, trial.config["overrides"]), "seed": seed}
-                    rec = TrialRecord(name=_trial_name(plugin, cfg, seed), seed=seed, config=cfg,
-                                      config_hash=config_hash(cfg))
-                    rec.run_id = tracker.start_run(rec.name, parent_id=parent_id,
-                                                   tags={"sciml.trial_id": trial.trial_id})
+                    name = _trial_name(plugin, cfg, seed)
+                    orphan = next((tid for tid, r in records.items() if r.name == name and r.orphan), None)
+                    if orphan is not None:  # a trial Tune's saved state did not know yet (killed process)
+                        rec = records.pop(orphan)
+                        rec.orphan = False
+                        tracker.set_tags(rec.run_id, {"sciml.trial_id": trial.trial_id})
+                    else:
+                        rec = TrialRecord(name=name, seed=seed, config=cfg, config_hash=config_hash(cfg))
+                        rec.run_id = tracker.start_run(rec.name, parent_id=parent_id,
+                                                       tags={"sciml.trial_id": trial.trial_id,
+                                                             "sciml.seed": seed})
                     rec.status = "RUNNING"
                     records[trial.trial_id] = rec
                 return records[trial.trial_id]
 
             def on_trial_start(self, iteration, trials, trial, **info):
-                self.record(trial)
+                rec = self.record(trial)
+                if rec.reopen and not rec.done:
+                    tracker.reopen_run(rec.run_id)
+                    rec.reopen = False
 
             def on_trial_result(self, iteration, trials, trial, result, **info):
                 rec = self.record(trial)
-                if result.get(FINAL_KEY):
+                if result.get(FINAL_KEY) or rec.done:
                     return
+                step = int(result.get("sciml_step", 0))
+                if step <= rec.logged_step:
+                    return  # logged before the interruption
                 metrics = {k: v for k, v in result.items() if k not in _RAY_KEYS and isinstance(v, (int, float))}
                 if metrics:
-                    tracker.log_metrics(rec.run_id, metrics, step=int(result.get("sciml_step", 0)))
+                    tracker.log_metrics(rec.run_id, metrics, step=step)
 
-            def on_trial_complete(self, iteration, trials, trial, **info):
+            def _finish(self, trial, rec, status: str) -> None:
+                self.terminal.add(trial.trial_id)
                 if self.bar is not None:
                     self.bar.update(1)
+                if rec.done:
+                    return
+                _log_trial(tracker, rec)
+                tracker.end_run(rec.run_id, {"FINISHED": "FINISHED", "FAILED": "FAILED"}.get(status, "KILLED"))
+                rec.done = True
+
+            def on_trial_complete(self, iteration, trials, trial, **info):
+                rec = self.record(trial)
+                if not rec.done:
+                    ckpt = getattr(trial, "checkpoint", None)
+                    dirs = [Path(ckpt.path) if ckpt is not None else None]
+                    if getattr(trial, "local_path", None):
+                        dirs.append(Path(trial.local_path) / "sciml")
+                    final = (trial.last_result or {}).get(FINAL_KEY)
+                    if not (final and any(_fill_from_outcome(rec, d) for d in dirs if d is not None)):
+                        rec.status, rec.reason = "STOPPED", "stopped early by the scheduler"
+                self._finish(trial, rec, rec.status)
 
             def on_trial_error(self, iteration, trials, trial, **info):
                 rec = self.record(trial)
-                rec.status = "FAILED"
-                if self.bar is not None:
-                    self.bar.update(1)
+                if not rec.done:
+                    rec.status = "FAILED"
+                    rec.error, rec.user_error = _trial_error(trial)
+                self._finish(trial, rec, "FAILED")
 
             def on_experiment_end(self, trials, **info):
                 if self.bar is not None:
                     self.bar.close()
 
-        return MLflowCallback()
+        callback = MLflowCallback()
+        _LIVE_CALLBACK.append(callback)
+        return callback
 
 
-def _init_ray(address: str | None) -> None:
+def _init_ray(address: str | None) -> bool:
+    """Start or join Ray; True if this call started it (and so should shut it down)."""
     import ray
 
     if ray.is_initialized():
-        return
+        return False
     env = {k: v for k, v in os.environ.items() if k.startswith(("SCIML_", "MLFLOW_"))}
     kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING,
                               "log_to_driver": os.environ.get("SCIML_RAY_LOGS") == "1",
@@ -206,21 +321,66 @@ def _init_ray(address: str | None) -> None:
         ray.init(**kwargs)
     except ConnectionError as exc:
         raise UserError(f"--address {address!r}: cannot join the Ray cluster ({exc})") from None
+    return True
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """The sweep was stopped (Ctrl-C, SIGTERM) before every trial ended; Tune saved its state."""
+
+
+def experiment_dir(parent_id: str) -> Path:
+    """Where Tune keeps the experiment of the sweep under MLflow parent run ``parent_id``."""
+    from sciml.tracking import sciml_home
+
+    return sciml_home() / "runs" / "tune" / parent_id
+
+
+def existing_children(tracker, parent_id: str, retry_failed: bool = False) -> dict:
+    """Child runs of an earlier session of the sweep, keyed by their Tune trial id (``sciml resume``).
+
+    Finished (and, unless ``retry_failed``, failed) children are ``done``: they are neither
+    re-run nor logged again. Others are reopened when their trial restarts; metrics up to
+    ``logged_step`` are already in the store and are not logged twice.
+    """
+    from sciml.runner import TrialRecord
+
+    runs = tracker.child_runs(parent_id)
+    out = {}
+    for run in runs:
+        tid = run.data.tags.get("sciml.trial_id")
+        if not tid:
+            continue
+        name = run.info.run_name
+        seed = int(run.data.tags.get("sciml.seed", name.rsplit("-s", 1)[-1]))
+        rec = TrialRecord(name=name, seed=seed, config={}, config_hash=name.rsplit("-", 2)[-2], run_id=run.info.run_id)
+        status = run.info.status
+        rec.done = status == "FINISHED" or (status == "FAILED" and not retry_failed)
+        rec.status = status if rec.done else "RUNNING"
+        rec.error = run.data.tags.get("sciml.error")
+        if not rec.done:
+            rec.reopen, rec.orphan = True, True
+            rec.logged_step = tracker.last_step(run)
+        out[tid] = rec
+    return out
 
 
 def run_tune(options, pipeline, plugin: str, base_config: dict[str, Any], space: dict, base_seed: int,
-             tracker, parent_id: str) -> list:
-    """Run the sweep; return one :class:`~sciml.runner.TrialRecord` per trial."""
+             tracker, parent_id: str, resume: bool = False, retry_failed: bool = False) -> list:
+    """Run the sweep (or, with ``resume``, continue it); one :class:`~sciml.runner.TrialRecord` per trial.
+
+    Raises:
+        SweepInterrupted: stopped before every trial ended; ``sciml resume`` continues it.
+        UserError: every trial failed, at least one because of bad input.
+    """
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "3")  # experiment state at most 3 s old after a kill
     import ray
     from ray import tune
 
     from sciml.config import sample_space
-    from sciml.runner import TrialRecord
-    from sciml.tracking import sciml_home
 
     defaults = pipeline.tune_defaults or {}
     num_samples = options.num_samples or int(defaults.get("num_samples", 1))
@@ -239,64 +399,83 @@ def run_tune(options, pipeline, plugin: str, base_config: dict[str, Any], space:
         trainer_cfg = base_config["trainer"]
         scheduler = ASHAScheduler(metric=trainer_cfg.get("monitor", "val_loss"), mode=trainer_cfg.get("mode", "min"),
                                   max_t=int(trainer_cfg.get("max_epochs", 100)), grace_period=1)
-    records: dict[str, TrialRecord] = {}
+    exp_dir = experiment_dir(parent_id)
+    records = existing_children(tracker, parent_id, retry_failed) if resume else {}
     callback = _Callbacks.make(tracker, parent_id, plugin, base_config, records, total)
-    storage = sciml_home() / "runs" / "tune"
-    storage.mkdir(parents=True, exist_ok=True)
+    exp_dir.parent.mkdir(parents=True, exist_ok=True)
 
     def name_of(trial) -> str:
         seed = int(trial.config["seed"])
         cfg = {**apply_overrides(base_config, trial.config["overrides"]), "seed": seed}
         return f"{plugin}-{config_hash(cfg)}-s{seed}"
 
-    _init_ray(options.address)
+    from sciml.runner import sigterm_as_interrupt
+
+    started = _init_ray(options.address)
     try:
         trainable = make_trainable(base_config, options.cpus_per_trial, options.gpus_per_trial)
-        tuner = tune.Tuner(
-            trainable,
-            param_space=param_space,
-            tune_config=tune.TuneConfig(num_samples=1, scheduler=scheduler,
-                                        max_concurrent_trials=options.max_concurrent,
-                                        trial_name_creator=name_of,
-                                        trial_dirname_creator=lambda t: f"{name_of(t)}-{t.trial_id}"),
-            run_config=tune.RunConfig(name=parent_id, storage_path=str(storage), verbose=0,
-                                      callbacks=[callback],
-                                      failure_config=tune.FailureConfig(max_failures=options.max_failures),
-                                      checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
-        )
-        grid = tuner.fit()
-        return _collect(grid, records, tracker, callback)
+        if resume:
+            if not tune.Tuner.can_restore(str(exp_dir)):
+                raise UserError(f"no Ray Tune experiment to resume in {exp_dir}")
+            tuner = tune.Tuner.restore(str(exp_dir), trainable=trainable, resume_unfinished=True,
+                                       resume_errored=retry_failed, param_space=param_space)
+        else:
+            tuner = tune.Tuner(
+                trainable,
+                param_space=param_space,
+                tune_config=tune.TuneConfig(num_samples=1, scheduler=scheduler,
+                                            max_concurrent_trials=options.max_concurrent,
+                                            # one worker process runs trial after trial: no start-up per trial
+                                            reuse_actors=os.environ.get("SCIML_REUSE_ACTORS", "1") == "1",
+                                            trial_name_creator=name_of,
+                                            trial_dirname_creator=lambda t: f"{name_of(t)}-{t.trial_id}"),
+                run_config=tune.RunConfig(name=parent_id, storage_path=str(exp_dir.parent), verbose=0,
+                                          callbacks=[callback],
+                                          failure_config=tune.FailureConfig(max_failures=options.max_failures),
+                                          checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
+            )
+        with sigterm_as_interrupt():  # again: ray.init installs its own SIGTERM handler
+            grid = tuner.fit()
+        return _collect(grid, records, tracker, callback, base_config, total)
     finally:
-        if not options.address:
+        _LIVE_CALLBACK.remove(callback)
+        if started:
             ray.shutdown()
 
 
-def _collect(grid, records: dict, tracker, callback) -> list:
-    from sciml.runner import _log_trial
+def _collect(grid, records: dict, tracker, callback, base_config: dict[str, Any], total: int) -> list:
+    """Records of every trial, in (config, seed) order, after the sweep (child runs are already ended).
 
+    Raises:
+        SweepInterrupted: some trials did not end (the runs of those are marked KILLED).
+        UserError: every trial failed and at least one because of bad input.
+    """
     out = []
     for result in grid:
         trial_id = (result.metrics or {}).get("trial_id") or Path(result.path).name.rsplit("-", 1)[-1]
         rec = records.get(trial_id)
         if rec is None:
             continue
-        ckpt_dir = Path(result.checkpoint.path) if result.checkpoint is not None else None
-        if result.error is not None:
-            rec.status, rec.error = "FAILED", f"{type(result.error).__name__}: {result.error}".splitlines()[0][:500]
-            cause = getattr(result.error, "cause", None)
-            if cause is not None:
-                rec.error = f"{type(cause).__name__}: {cause}".splitlines()[0][:500]
-        elif (result.metrics or {}).get(FINAL_KEY) and ckpt_dir is not None and (ckpt_dir / "outcome.json").exists():
-            outcome = json.loads((ckpt_dir / "outcome.json").read_text())
-            rec.status = "FINISHED"
-            rec.metrics, rec.accepted, rec.reason = outcome["metrics"], outcome["accepted"], outcome["reason"]
-            rec.results = {**outcome["results"], "dataset_hash": outcome["dataset_hash"]}
-            rec.run_dir = ckpt_dir
-        else:
-            rec.status = "STOPPED"
-            rec.reason = "stopped early by the scheduler"
-        _log_trial(tracker, rec)
-        tracker.end_run(rec.run_id, {"FINISHED": "FINISHED", "FAILED": "FAILED"}.get(rec.status, "KILLED"))
+        cfg_in = result.config or {}
+        if not rec.config and "overrides" in cfg_in:
+            rec.config = {**apply_overrides(base_config, cfg_in["overrides"]), "seed": int(cfg_in["seed"])}
+        if rec.status == "FINISHED" and not rec.metrics:  # finished in an earlier session
+            dirs = [Path(result.checkpoint.path) if result.checkpoint is not None else None, Path(result.path) / "sciml"]
+            any(_fill_from_outcome(rec, d) for d in dirs if d is not None)
         out.append(rec)
+    seen = {id(r) for r in out}
+    for rec in records.values():  # children of trials the restored experiment never knew
+        if id(rec) not in seen and not rec.done:
+            rec.done = True
+            tracker.end_run(rec.run_id, "KILLED")
+    missing = [r for r in out if not r.done]
+    if len(callback.terminal) < total or missing:
+        for rec in missing:
+            rec.status = "KILLED"
+            tracker.end_run(rec.run_id, "KILLED")
+        raise SweepInterrupted(f"{len(callback.terminal)} of {total} trials ended")
     out.sort(key=lambda r: (r.config_hash, r.seed))
+    user = [r for r in out if getattr(r, "user_error", False)]
+    if out and user and all(r.status == "FAILED" for r in out):
+        raise UserError(user[0].error.split(": ", 1)[-1])
     return out

@@ -46,6 +46,12 @@ class MLP(torch.nn.Module):
         hidden: int = Field(8, ge=1)
         fail_at_epoch: int = Field(-1, description="raise at this epoch (tests of failure handling)")
         nan_at_epoch: int = Field(-1, description="return a NaN loss from this epoch on")
+        inf_at_epoch: int = Field(-1, description="return an infinite loss from this epoch on")
+        fail_once_at_epoch: int = Field(-1, description="raise at this epoch unless fail_once_marker exists "
+                                                        "(creates it): fails once, then succeeds on a retry")
+        fail_once_marker: str = Field("", description="marker file of fail_once_at_epoch")
+        epoch_log: str = Field("", description="directory: append each trained epoch to s<seed>.txt there")
+        sleep_per_epoch: float = Field(0.0, ge=0, le=60, description="sleep at each epoch start (s)")
 
     def __init__(self, config, metadata):
         super().__init__()
@@ -56,6 +62,28 @@ class MLP(torch.nn.Module):
     def forward(self, x):
         return self.net(x).squeeze(-1)
 
+    def on_epoch_start(self, epoch, max_epochs):
+        c = self.config
+        if c.epoch_log:
+            from pathlib import Path
+
+            log = Path(c.epoch_log)
+            log.mkdir(parents=True, exist_ok=True)
+            with open(log / f"s{torch.initial_seed()}.txt", "a") as fh:
+                fh.write(f"{epoch}\n")
+        if c.sleep_per_epoch:
+            import time
+
+            time.sleep(c.sleep_per_epoch)
+        if epoch == c.fail_once_at_epoch and c.fail_once_marker:
+            import os
+
+            try:  # O_EXCL: exactly one trial fails, even with several running at once
+                os.close(os.open(c.fail_once_marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                return
+            raise RuntimeError(f"toy failure once at epoch {epoch}")
+
     def training_step(self, batch, epoch):
         if epoch == self.config.fail_at_epoch:
             raise RuntimeError(f"toy failure at epoch {epoch}")
@@ -63,6 +91,8 @@ class MLP(torch.nn.Module):
         loss = torch.nn.functional.mse_loss(self(x), y)
         if 0 <= self.config.nan_at_epoch <= epoch:
             loss = loss * float("nan")
+        if 0 <= self.config.inf_at_epoch <= epoch:
+            loss = loss * float("inf")
         return {"loss": loss}
 
 
