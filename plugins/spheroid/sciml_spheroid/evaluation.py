@@ -52,6 +52,7 @@ class RankingEvaluator(sciml.Evaluator):
         supervised: bool = Field(True, description="train the supervised from-scratch baseline (§6.2.2)")
         supervised_epochs: int = Field(20, ge=1, le=10000, description="epochs of the supervised baseline")
         handcrafted: bool = Field(True, description="compute the hand-crafted baseline ranking")
+        random_init: bool = Field(True, description="control: the same scorer on an untrained (random) encoder")
         ts_epochs: int = Field(300, ge=1, description="time-series epochs (hand-crafted baseline; SimCLR if unfitted)")
         distance: Literal["model", "l2", "cosine"] = Field("model", description="score distance ('model' = model.distance)")
         figures: bool = Field(True, description="log the figures")
@@ -92,7 +93,7 @@ class RankingEvaluator(sciml.Evaluator):
         untreated_tr = tr[a["group"][tr] == 0]
         va = data.indices("val")
         untreated_va = va[a["group"][va] == 0]
-        hc = None
+        hc = feats = None
         if c.handcrafted:
             from sciml_spheroid.handcrafted import features_stack
 
@@ -101,6 +102,13 @@ class RankingEvaluator(sciml.Evaluator):
                                     model.config.target_day, distance, epochs=c.ts_epochs, seed=self.context.seed,
                                     val_idx=untreated_va)
             add("_handcrafted", hc)
+        if c.random_init:
+            # control: does SimCLR training help over random convolutional features?
+            torch.manual_seed(self.context.seed + 1)
+            ctrl = type(model)(model.config, {"days": days, "image_size": int(a["images"].shape[-1])})
+            reps_ctrl = ctrl.embed(a["images"])
+            ctrl.fit_time_series(reps_ctrl[untreated_tr], epochs=c.ts_epochs, reps_val=reps_ctrl[untreated_va])
+            add("_random_init", ctrl.score(reps_ctrl, distance).numpy())
         # untreated vs treated separation (mean score ratio) on the test plates
         g = a["group"][te]
         if np.any(g == 0) and np.any(g > 0):
@@ -117,6 +125,13 @@ class RankingEvaluator(sciml.Evaluator):
             for k in list(c.probe_labels) + [None]:
                 res[f"probe_acc_{'all' if k is None else k}"] = linear_probe(
                     reps_np[probe_tr, pd_i], y_tr, reps_np[te, pd_i], y_te, k, c.probe_repeats, self.context.seed)
+            if feats is not None:  # the same probe on the 3 hand-crafted features of the same day
+                res["probe_acc_all_handcrafted"] = linear_probe(
+                    feats[probe_tr, pd_i], y_tr, feats[te, pd_i], y_te, None, 1, self.context.seed)
+            if c.random_init:
+                rc = reps_ctrl.numpy()
+                res["probe_acc_all_random_init"] = linear_probe(
+                    rc[probe_tr, pd_i], y_tr, rc[te, pd_i], y_te, None, 1, self.context.seed)
             if c.supervised:
                 sup = supervised_baseline(a["images"][probe_tr, pd_i], y_tr, a["images"][te, pd_i], y_te,
                                           width=model.config.width, embedding_size=model.config.embedding_size,

@@ -30,3 +30,20 @@ def test_condition_means_pool_replicates_and_untreated():
     assert keys == [(0, "none", 0.0), (2, "A", 1.0), (2, "B", 1.0)]
     assert ms.tolist() == [1.0, 2.0, 6.0]
     assert mt.tolist() == pytest.approx([0.0, 0.3, 0.7])
+
+
+def test_handcrafted_scores_rank_deviation_from_untreated_dynamics():
+    from sciml_spheroid.evaluation import handcrafted_scores
+
+    rng = np.random.default_rng(0)
+    n_unt, n_trt = 30, 20
+    eff = np.concatenate([np.zeros(n_unt), np.linspace(0.05, 1.0, n_trt)])
+    days = np.arange(4.0)
+    base = rng.normal(0, 0.3, (n_unt + n_trt, 1, 3)) + np.array([0.2, -0.01, 0.0]) * days[None, :, None]
+    feats = base + rng.normal(0, 0.01, base.shape)
+    feats[:, 3] -= eff[:, None] * np.array([1.0, 0.3, 0.5])  # treated wells depart on day 10
+    s = handcrafted_scores(feats, np.arange(0, n_unt, 2), [7, 8, 9, 10], [7, 8, 9], 10, epochs=200,
+                           val_idx=np.arange(1, n_unt, 2))
+    assert s.shape == (n_unt + n_trt,)
+    assert rank_correlations(s[n_unt:], eff[n_unt:])["spearman"] > 0.9
+    assert np.median(s[:n_unt]) < np.median(s[n_unt:])

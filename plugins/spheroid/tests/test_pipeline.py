@@ -29,7 +29,8 @@ def test_tiny_run_through_runner_and_predict(sciml_store, tmp_path):
     m = s.best.metrics
     for key in ("test_spearman", "test_kendall", "test_spearman_conditions", "test_spearman_handcrafted",
                 "test_kendall_conditions_handcrafted", "probe_acc_10", "probe_acc_all", "supervised_acc",
-                "best_val_loss", "ts_train_loss"):
+                "best_val_loss", "ts_train_loss", "test_spearman_random_init", "probe_acc_all_handcrafted",
+                "probe_acc_all_random_init"):
         assert key in m, key
     assert -1 <= m["test_spearman"] <= 1 and 0 <= m["probe_acc_all"] <= 1
     figs = {p.name for p in s.best.run_dir.rglob("*.png")}
