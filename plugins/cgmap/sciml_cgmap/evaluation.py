@@ -60,6 +60,8 @@ class MappingEvaluator(sciml.Evaluator):
         rotation_seed: int = Field(0, ge=0, description="seed of the random rotations of §3.4.2")
         n_rotated: int = Field(200, ge=1, description="test frames used in the rotation study")
         figures: bool = Field(True, description="draw mapping.png and cgmap_losses.png")
+        min_beads: int = Field(2, ge=1, description="reject mappings using fewer beads (the "
+                               "collapse into one bead of paper §3.2); 1 accepts any")
 
     def evaluate(self, model, data, reporter) -> dict[str, Any]:
         from sciml_cgmap.alignment import random_rotations
@@ -108,7 +110,12 @@ class MappingEvaluator(sciml.Evaluator):
         return results
 
     def accept(self, results: Mapping[str, Any]) -> tuple[bool, str]:
-        """Paper §3.3: reject mappings whose beads are not connected subgraphs."""
+        """Paper §3.3: reject mappings whose beads are not connected subgraphs; also reject a
+        mapping that collapsed below ``min_beads`` used beads (paper §3.2)."""
+        used = results.get("n_used_beads")
+        if used is not None and used < self.config.min_beads:
+            return False, (f"mapping collapsed to {used:.0f} bead(s) (< evaluator.min_beads="
+                           f"{self.config.min_beads}; paper §3.2)")
         if results.get("connectivity_preserving", 1.0) >= 0.5:
             return True, ""
         return False, (f"mapping breaks connectivity: bead(s) {results.get('broken_beads')} group atoms "

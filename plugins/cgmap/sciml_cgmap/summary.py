@@ -38,7 +38,7 @@ def summarize(trials: list[dict[str, Any]]) -> list[str]:
     rows = distinct_mappings(trials)
     rejected = sum(1 for t in trials if not t.get("accepted", True))
     lines = [f"{len(rows)} distinct connectivity-preserving mapping(s) "
-             f"({rejected} of {len(trials)} trial(s) rejected for breaking connectivity)"]
+             f"({rejected} of {len(trials)} trial(s) rejected: broken connectivity or collapse)"]
     for g in rows:
         lines.append(f"  {g['n_used_beads']} beads {g['beads']}: test RMSD {g['best_test_rmsd']:.3f} Å "
                      f"(found {g['count']}x)")

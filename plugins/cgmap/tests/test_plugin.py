@@ -130,8 +130,9 @@ def test_end_to_end_run_registers_a_champion_that_reloads(sciml_store):
     from sciml_cgmap.data import MDTrajectoryDataset
     from sciml_cgmap.evaluation import reconstruct, rmsd_per_frame
 
-    # one bead is always connectivity-preserving: the run is accepted at the first attempt
-    s = run_tiny("cgmap", "seed=1", "dataset.n_frames=100", "trainer.max_epochs=3", "model.n_beads=1")
+    # one bead is always connectivity-preserving (accepted with min_beads=1) at the first attempt
+    s = run_tiny("cgmap", "seed=1", "dataset.n_frames=100", "trainer.max_epochs=3", "model.n_beads=1",
+                 "evaluator.min_beads=1")
     assert s.best is not None and s.model_version is not None
     assert s.best.accepted and s.best.metrics["connectivity_preserving"] == 1.0
     assert s.best.results["assignment"] == [0] * 8 and s.best.metrics["n_used_beads"] == 1.0

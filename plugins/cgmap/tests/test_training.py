@@ -33,4 +33,11 @@ def test_vae_learns_to_reconstruct_ethane_with_three_beads(ethane_data, tmp_path
     assert results["test_rmsd_rotated_raw"] > 3 * results["test_rmsd"]
     assert "mapping.png" in rep.figures and "cgmap_losses.png" in rep.figures
     assert np.isfinite(results["mean_cg_force"]) and results["mean_cg_force"] > 0
+    ev = MappingEvaluator(MappingEvaluator.Config(), make_context(tmp_path / "e"))
+    assert ev.accept({**results, "connectivity_preserving": 0.0, "broken_beads": [1]}) == (
+        False, "mapping breaks connectivity: bead(s) [1] group atoms that are not bonded through atoms "
+        "of the same bead (paper §3.3)")
+    assert ev.accept({**results, "connectivity_preserving": 1.0, "n_used_beads": 1.0})[1].startswith(
+        "mapping collapsed to 1 bead(s)")
+    assert ev.accept({**results, "connectivity_preserving": 1.0, "n_used_beads": 2.0}) == (True, "")
     torch.testing.assert_close(model.assignment_matrix.argmax(1), torch.tensor(results["assignment"]))
