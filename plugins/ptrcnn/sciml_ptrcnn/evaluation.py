@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import Field, field_validator
 
 import sciml
 from sciml_ptrcnn.dataset import TARGETS, HeuslerPTRDataset, denormalize
@@ -73,6 +73,24 @@ class RegressionEvaluator(sciml.Evaluator):
         stable_threshold: float = Field(0.99, gt=0, lt=1, description="probability above which a compound is called stable (paper: 0.99)")
         heatmap_x: list[str] = Field(["W"], description="X elements of the X2YZ stability heatmaps (paper Fig. 3c: W)")
         extras_in_tune: bool = Field(False, description="also run curve/stability inside Ray Tune trials")
+
+        @field_validator("heatmap_x")
+        @classmethod
+        def _known_x(cls, v):
+            bad = [e for e in v if e not in ELEMENTS]
+            if bad:
+                raise ValueError(f"heatmap_x element(s) {bad} are not among the 52 elements {', '.join(ELEMENTS)}")
+            return v
+
+        @field_validator("learning_curve_representations")
+        @classmethod
+        def _known_rep(cls, v):
+            from sciml_ptrcnn.representation import REPRESENTATIONS
+
+            bad = [r for r in v if r not in REPRESENTATIONS]
+            if bad:
+                raise ValueError(f"unknown representation(s) {bad}; accepted: {', '.join(REPRESENTATIONS)}")
+            return v
 
     # ---- helpers -------------------------------------------------------------------------
     def _aux_fit(self, model, data, epochs, seed):
@@ -179,8 +197,6 @@ class RegressionEvaluator(sciml.Evaluator):
         results["stability_val_recall_at_threshold"] = float((p_val[y[va] == 1] > c.stable_threshold).mean())
         plt = _agg()
         for xel in c.heatmap_x:
-            if xel not in ELEMENTS:
-                raise sciml.UserError(f"evaluator.heatmap_x element {xel!r} is not one of the 52 elements")
             others = [e for e in ELEMENTS if e != xel]
             grid = np.full((len(others), len(others)), np.nan)
             pairs = [(i, j) for i in range(len(others)) for j in range(i + 1, len(others))]

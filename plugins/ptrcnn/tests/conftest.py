@@ -13,8 +13,7 @@ if not any(Path(p).resolve() == ROOT / "core" for p in sys.path if p):
 SHARED = ROOT / ".." / "shared" / "data"
 
 
-@pytest.fixture
-def oqmd_file(tmp_path):
+def write_oqmd(tmp_path):
     """A small OQMD-style file (formation energies are made-up smooth values, eV/atom)."""
     from sciml_ptrcnn.elements import ELEMENTS
 
@@ -30,3 +29,8 @@ def oqmd_file(tmp_path):
     p = tmp_path / "oqmd.txt"
     p.write_text("\n".join(lines) + "\n")
     return p
+
+
+@pytest.fixture
+def oqmd_file(tmp_path):
+    return write_oqmd(tmp_path)

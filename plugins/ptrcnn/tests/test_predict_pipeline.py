@@ -12,8 +12,12 @@ from sciml_ptrcnn.predict import predict, predict_formulas, read_formulas
 from sciml_ptrcnn.training import PaperTrainer
 
 
-@pytest.fixture
-def trained(tmp_path, oqmd_file):
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from .conftest import write_oqmd
+
+    tmp_path = tmp_path_factory.mktemp("trained")
+    oqmd_file = write_oqmd(tmp_path)
     torch.manual_seed(0)
     ctx = make_context(tmp_path)
     d = HeuslerPTRDataset(HeuslerPTRDataset.Config(source="oqmd", path=str(oqmd_file)), ctx)
@@ -33,7 +37,7 @@ def test_trainer_reports_and_checkpoints(trained):
 def test_evaluator_metrics_and_figures(trained):
     ctx, d, m, rep, _ = trained
     ev = RegressionEvaluator(RegressionEvaluator.Config(
-        learning_curve_sizes=[20], learning_curve_epochs=1, stability_epochs=1, heatmap_x=["W", "Co"]), ctx)
+        learning_curve_sizes=[20], learning_curve_epochs=1, stability_epochs=1, heatmap_x=["Co"]), ctx)
     r = ev.evaluate(m, d, rep)
     # the metric equals an independent computation
     x = torch.from_numpy(d.images("test"))
@@ -44,18 +48,19 @@ def test_evaluator_metrics_and_figures(trained):
     assert {p["n_train"] for p in r["learning_curve"]["ptr"]} == {20, d.metadata["n_train"]}
     assert "krr_mendeleev_line" in r["learning_curve"]
     assert 0 <= r["stability_val_auc"] <= 1
-    assert 0 <= r["stability_n_stable_W2YZ"] <= 51 * 50 // 2
+    assert 0 <= r["stability_n_stable_Co2YZ"] <= 51 * 50 // 2
     for f in ("parity.png", "parity_experimental.png", "error_vs_training_size.png",
-              "stability_W2YZ.png", "stability_Co2YZ.png"):
+              "stability_Co2YZ.png"):
         assert f in rep.figures
 
 
-def test_evaluator_rejects_unknown_heatmap_element(trained):
-    ctx, d, m, rep, _ = trained
-    ev = RegressionEvaluator(RegressionEvaluator.Config(learning_curve_epochs=0, stability_epochs=1,
-                                                        heatmap_x=["U"], experimental=False), ctx)
-    with pytest.raises(UserError, match="'U'"):
-        ev.evaluate(m, d, rep)
+def test_evaluator_config_rejects_unknown_names():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="'U'"):
+        RegressionEvaluator.Config(heatmap_x=["U"])
+    with pytest.raises(ValidationError, match="hexagon"):
+        RegressionEvaluator.Config(learning_curve_representations=["ptr", "hexagon"])
 
 
 def test_predict_file_and_errors(trained, tmp_path):
