@@ -63,6 +63,14 @@ def main() -> None:
                   f" (numpy velocity Verlet over RDKit MMFF94, 1 core)")
         else:
             print(f"   MD: loaded from cache in {time.perf_counter() - t0:.1f} s")
+        from sciml_cgmap import md
+
+        mol = md.molecule_from_smiles(SMILES[name])
+        t_np = md.run_nve(mol, n_frames=200, save_every=10, seed=0)
+        t_ase = md.run_nve_ase(mol, n_frames=200, save_every=10, seed=0)
+        print(f"   MD 2000 steps: numpy {t_np.n_steps / t_np.wall_time_s:,.0f} steps/s, ASE VelocityVerlet + "
+              f"MMFFCalculator {t_ase.n_steps / t_ase.wall_time_s:,.0f} steps/s "
+              f"(numpy/ASE = {t_ase.wall_time_s / t_np.wall_time_s:.1f}x)")
         trials = []
         for n_beads in args.beads:
             for seed in range(args.seeds):
