@@ -26,7 +26,6 @@ def main() -> None:
     torch.set_num_threads(1)
     from sciml.testing import RecordingReporter, make_context
     from sciml.training import DefaultTrainer, seed_everything
-
     from sciml_cgmap.data import PAPER_SETTINGS, SMILES, MDTrajectoryDataset
     from sciml_cgmap.evaluation import MappingEvaluator
     from sciml_cgmap.model import CGVAE

@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import Field
-
 import sciml
+from pydantic import Field
 from sciml.caching import content_hash, file_sha256
 
 #: Paper protocol (§2.1): 1 ns NVE, 1 fs step, 10^4 saved frames.

@@ -6,9 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from pydantic import Field
-
 import sciml
+from pydantic import Field
 
 #: Colours of beads in figures (RGB, 0..1).
 BEAD_COLOURS = [(0.90, 0.62, 0.00), (0.34, 0.71, 0.91), (0.00, 0.62, 0.45), (0.94, 0.89, 0.26),

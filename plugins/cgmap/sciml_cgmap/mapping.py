@@ -29,8 +29,8 @@ def cg_connectivity(bead_of_atom: Sequence[int], bonds: Sequence[Sequence[int]],
     """
     n_beads = int(max(bead_of_atom) + 1) if n_beads is None else n_beads
     cg = np.zeros((n_beads, n_beads), dtype=int)
-    for k, l in bonds:
-        s, t = bead_of_atom[k], bead_of_atom[l]
+    for k, m in bonds:
+        s, t = bead_of_atom[k], bead_of_atom[m]
         if s != t:
             cg[s, t] = cg[t, s] = 1
     return cg

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-
 from sciml import UserError
 
 #: Boltzmann constant in kcal/mol/K.

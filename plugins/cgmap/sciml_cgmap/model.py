@@ -23,14 +23,12 @@ geometric steps spread over the training epochs.
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
+import sciml
 import torch
 from pydantic import Field
 from torch import nn
-
-import sciml
 
 #: Total assignment (in atoms) below which a bead counts as empty in :meth:`CGVAE.encoding`.
 EMPTY_BEAD = 1e-6

@@ -12,7 +12,6 @@ except ImportError:  # pragma: no cover
 def ethane_data(tmp_path_factory):
     """A tiny prepared ethane dataset (200 frames, 2 fs apart) shared by the tests."""
     from sciml.testing import make_context
-
     from sciml_cgmap.data import MDTrajectoryDataset
 
     ctx = make_context(tmp_path_factory.mktemp("ethane"))

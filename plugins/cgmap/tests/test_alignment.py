@@ -1,5 +1,4 @@
 import numpy as np
-
 from sciml_cgmap.alignment import align_frames, kabsch_rotations, random_rotations, remove_com
 
 

@@ -1,9 +1,14 @@
-import numpy as np
+
+from sciml_cgmap.mapping import (
+    adjacency_matrix,
+    broken_beads,
+    cg_connectivity,
+    is_connectivity_preserving,
+    mapping_signature,
+)
 
 ETHANE_SYMBOLS = list("CCHHHHHH")
 ETHANE_BONDS = [(0, 1), (0, 2), (0, 3), (0, 4), (1, 5), (1, 6), (1, 7)]
-from sciml_cgmap.mapping import (adjacency_matrix, broken_beads, cg_connectivity, is_connectivity_preserving,
-                                 mapping_signature)
 
 INTUITIVE = [0, 1, 0, 0, 0, 1, 1, 1]  # {C0 + its 3 H}, {C1 + its 3 H}
 MIXED = [0, 1, 0, 0, 1, 0, 1, 1]  # H4 (on C0) with C1, H5 (on C1) with C0

@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-
 import sciml
 from sciml_cgmap import md
 
@@ -105,7 +104,7 @@ def _write_xyz(path, with_forces, n=5):
     mol = md.molecule_from_smiles("CC")
     t = md.run_nve(mol, n_frames=n, save_every=5, seed=1)
     frames = []
-    for x, f, e in zip(t.positions, t.forces, t.energies):
+    for x, f, e in zip(t.positions, t.forces, t.energies, strict=True):
         a = md.mol_to_atoms(mol, x)
         if with_forces:
             conv = md.kcal_per_mol_in_ev()

@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-
 import sciml
 from sciml_cgmap import plugin
 from sciml_cgmap.summary import distinct_mappings, summarize
@@ -19,9 +18,9 @@ def test_hooks_register_components_and_pipeline_by_import_string():
     assert p.defaults["trainer"]["patience"] == 10 and p.defaults["trainer"]["min_delta"] == 1e-2
     assert p.defaults["trainer"]["stop_rule"] == "no_change"
     # every default and search-space key is a real config field of its component
+    from sciml.training import DefaultTrainer
     from sciml_cgmap.data import MDTrajectoryDataset
     from sciml_cgmap.model import CGVAE
-    from sciml.training import DefaultTrainer
 
     fields = {"dataset": MDTrajectoryDataset.Config, "model": CGVAE.Config, "trainer": DefaultTrainer.Config}
     for section, cfg in fields.items():
@@ -58,7 +57,6 @@ def test_bad_smiles_dataset_is_user_error(tmp_path):
 def test_dataset_from_user_xyz_file_and_predict(ethane_data, tmp_path):
     import ase.io
     import torch
-
     from sciml.testing import make_context
     from sciml_cgmap import md
     from sciml_cgmap.data import MDTrajectoryDataset
@@ -95,7 +93,6 @@ def test_dataset_from_user_xyz_file_and_predict(ethane_data, tmp_path):
 def test_dataset_from_extxyz_with_forces_needs_no_smiles(tmp_path):
     import ase.io
     from ase.calculators.singlepoint import SinglePointCalculator
-
     from sciml.testing import RecordingReporter, make_context
     from sciml_cgmap import md
     from sciml_cgmap.data import MDTrajectoryDataset
@@ -105,7 +102,7 @@ def test_dataset_from_extxyz_with_forces_needs_no_smiles(tmp_path):
     mol = md.molecule_from_smiles("CCO")
     t = md.run_nve(mol, n_frames=20, save_every=5, seed=0)
     frames = []
-    for x, f, e in zip(t.positions, t.forces, t.energies):
+    for x, f, e in zip(t.positions, t.forces, t.energies, strict=True):
         a = md.mol_to_atoms(mol, x)
         a.calc = SinglePointCalculator(a, energy=e * md.kcal_per_mol_in_ev(), forces=f * md.kcal_per_mol_in_ev())
         frames.append(a)

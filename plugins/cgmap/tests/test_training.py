@@ -2,7 +2,6 @@
 
 import numpy as np
 import torch
-
 from sciml.testing import RecordingReporter, make_context
 from sciml.training import DefaultTrainer, seed_everything
 from sciml_cgmap.evaluation import MappingEvaluator, reconstruct, rmsd_per_frame
