@@ -1,9 +1,10 @@
 """Throughput of the spheroid plugin on CPU: plate render time, SimCLR training images/s,
-embedding images/s, hand-crafted feature images/s.
+embedding images/s (with 1 and 2 torch threads), hand-crafted feature images/s.
 
-    nice .venv/bin/python bench/spheroid_throughput.py [--size 64] [--width 8] [--batch 128]
+    nice .venv/bin/python bench/spheroid_throughput.py [--size 48] [--width 8] [--batch 128] [--threads 1 2]
 
-Prints each figure and the ratio of training to embedding throughput. Not a test.
+Prints each figure, the ratio of embedding to training throughput and the speed ratio of one
+thread to two (on shared, busy cores one thread wins by a wide margin). Not a test.
 """
 
 from __future__ import annotations
@@ -18,18 +19,19 @@ import torch
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--size", type=int, default=48)
     ap.add_argument("--width", type=int, default=8)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--steps", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2],
+                    help="torch thread counts to compare (training and embedding)")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads[0])
     from sciml_spheroid.handcrafted import features_stack
     from sciml_spheroid.model import SpheroidSimCLR
     from sciml_spheroid.simulate import render_plate
 
-    print(f"cpus={os.cpu_count()} torch_threads={torch.get_num_threads()} load={os.getloadavg()[0]:.1f} "
+    print(f"cpus={os.cpu_count()} load={os.getloadavg()[0]:.1f} "
           f"size={args.size} width={args.width} batch={args.batch}")
     t = time.perf_counter()
     plate = render_plate(0, 0, size=args.size)
@@ -44,28 +46,36 @@ def main():
     opt = torch.optim.Adam(model.parameters(), 1e-3)
     model.train()
     model.simclr_loss(imgs[: args.batch]).backward()  # warm-up
-    t = time.perf_counter()
-    for i in range(args.steps):
-        b = imgs[torch.randint(0, len(imgs), (args.batch,))]
-        loss = model.simclr_loss(b)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    t_train = time.perf_counter() - t
-    train_ips = args.steps * args.batch / t_train
-    print(f"SimCLR training: {train_ips:.1f} images/s (2 augmented views each; {t_train / args.steps:.2f} s per batch)")
-
-    model.embed(plate.images[:4])  # warm-up
-    t = time.perf_counter()
-    model.embed(plate.images)
-    t_emb = time.perf_counter() - t
-    emb_ips = n_img / t_emb
-    print(f"embedding: {emb_ips:.1f} images/s")
+    model.embed(plate.images[:4])
+    speeds = {}
+    for n_threads in args.threads:
+        torch.set_num_threads(n_threads)
+        t = time.perf_counter()
+        for i in range(args.steps):
+            b = imgs[torch.randint(0, len(imgs), (args.batch,))]
+            loss = model.simclr_loss(b)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        t_train = time.perf_counter() - t
+        train_ips = args.steps * args.batch / t_train
+        t = time.perf_counter()
+        model.embed(plate.images)
+        emb_ips = n_img / (time.perf_counter() - t)
+        speeds[n_threads] = (train_ips, emb_ips)
+        print(f"threads={n_threads}: SimCLR training {train_ips:.1f} images/s (2 augmented views each; "
+              f"{t_train / args.steps:.2f} s per batch), embedding {emb_ips:.1f} images/s")
+    torch.set_num_threads(args.threads[0])
     t = time.perf_counter()
     features_stack(plate.images[:15])
     t_hc = time.perf_counter() - t
     print(f"hand-crafted features: {15 * 4 / t_hc:.1f} images/s")
-    print(f"ratio embedding/training throughput: {emb_ips / train_ips:.1f}x")
+    tr0, em0 = speeds[args.threads[0]]
+    print(f"ratio embedding/training throughput (threads={args.threads[0]}): {em0 / tr0:.1f}x")
+    for n_threads in args.threads[1:]:
+        tr, em = speeds[n_threads]
+        print(f"ratio training speed threads={args.threads[0]} / threads={n_threads}: {tr0 / tr:.2f}x "
+              f"(embedding {em0 / em:.2f}x)")
     n_params = sum(p.numel() for p in model.encoder.parameters())
     print(f"encoder parameters: {n_params}")
 
