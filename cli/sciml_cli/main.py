@@ -18,8 +18,9 @@ from sciml.errors import SciMLError, UserError
 class _UserClickError(click.ClickException):
     exit_code = 2
 
-    def show(self, file=None) -> None:
-        click.echo(f"Error: {self.format_message()}", err=True)
+    def show(self, file=None) -> None:  # always one line, even for a multi-line message (a YAML error)
+        lines = [ln.strip() for ln in self.format_message().splitlines() if ln.strip()]
+        click.echo(f"Error: {' '.join(lines)}", err=True)
 
 
 class _RunClickError(_UserClickError):

@@ -241,9 +241,13 @@ def run(options: RunOptions) -> RunSummary:
         from sciml.tuning import check_address
 
         check_address(options.address)
+    base_seed = config["seed"] if config["seed"] is not None else _draw_seed()
+    if options.tune:
+        from sciml.tuning import check_samples
+
+        check_samples(pipeline, options, config, space, base_seed)
     experiment = options.experiment or f"sciml-{plugin}"
     tracker = Tracker(options.tracking_uri, experiment)
-    base_seed = config["seed"] if config["seed"] is not None else _draw_seed()
     parent_tags = {"sciml.plugin": plugin, "sciml.pipeline": config["pipeline"],
                    "sciml.mode": "tune" if options.tune else "single",
                    "sciml.command": " ".join(shlex.quote(a) for a in sys.argv)}

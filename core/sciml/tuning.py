@@ -85,6 +85,36 @@ def _validated(config: dict[str, Any]) -> dict[str, Any]:
     return resolve_config(pipeline, reg, pipeline_key=config["pipeline"], sets=[("seed", config["seed"]), *sets])
 
 
+def sweep_size(pipeline, options) -> tuple[int, int]:
+    """``(num_samples, seeds)`` of a sweep: the options, else the pipeline's tune defaults.
+
+    Raises:
+        UserError: either is below 1.
+    """
+    defaults = pipeline.tune_defaults or {}
+    num_samples = options.num_samples or int(defaults.get("num_samples", 1))
+    n_seeds = options.seeds or int(defaults.get("seeds", 1))
+    if num_samples < 1 or n_seeds < 1:
+        raise UserError("--num-samples and --seeds must be at least 1")
+    return num_samples, n_seeds
+
+
+def check_samples(pipeline, options, base_config: dict[str, Any], space: dict, base_seed: int) -> None:
+    """Validate every config the sweep will train, in the driver, before anything starts.
+
+    Raises:
+        UserError: a sampled value the component's config rejects (names the key and value).
+    """
+    from sciml.config import sample_space
+
+    num_samples, _ = sweep_size(pipeline, options)
+    for sample in sample_space(space, num_samples, base_seed):
+        try:
+            _validated({**apply_overrides(base_config, sample), "seed": base_seed})
+        except UserError as exc:
+            raise UserError(f"search space: {exc}") from None
+
+
 def _restore_into(run_dir: Path) -> bool:
     """Bring the trial's state back after a retry or ``sciml resume``. True if it had finished.
 
@@ -382,11 +412,7 @@ def run_tune(options, pipeline, plugin: str, base_config: dict[str, Any], space:
 
     from sciml.config import sample_space
 
-    defaults = pipeline.tune_defaults or {}
-    num_samples = options.num_samples or int(defaults.get("num_samples", 1))
-    n_seeds = options.seeds or int(defaults.get("seeds", 1))
-    if num_samples < 1 or n_seeds < 1:
-        raise UserError("--num-samples and --seeds must be at least 1")
+    num_samples, n_seeds = sweep_size(pipeline, options)
     seeds = [base_seed + i for i in range(n_seeds)]
     samples = sample_space(space, num_samples, base_seed)
     param_space = {"overrides": tune.grid_search(samples), "seed": tune.grid_search(seeds)}
