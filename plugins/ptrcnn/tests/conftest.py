@@ -10,6 +10,8 @@ if not any(Path(p).resolve() == ROOT / "core" for p in sys.path if p):
     except ImportError:  # core not installed yet: use the source tree
         sys.path.insert(0, str(ROOT / "core"))
 
+from sciml.testing import sciml_store  # noqa: E402,F401  (fixture: temporary SCIML_HOME)
+
 SHARED = ROOT / ".." / "shared" / "data"
 
 
