@@ -155,11 +155,15 @@ def load_policy(path) -> RetroPolicy:
     state = ckpt.get("state_dict") or ckpt.get("model") or ckpt.get("model_state")
     if state is None and any(k.startswith("policy.") for k in ckpt):
         state = ckpt
-    if not isinstance(state, dict) or "template_library" not in state:
+    meta = ckpt.get("metadata") if isinstance(ckpt.get("metadata"), dict) else None
+    if isinstance(state, dict) and "template_library" in state:
+        extra = RetroPolicy.decode_library(state["template_library"])
+        meta = meta or {"n_bits": extra["n_bits"], "radius": extra["radius"], "templates": extra["templates"]}
+    elif isinstance(state, dict) and isinstance(state.get("_extra_state"), dict):  # checkpoints of v0.1 dev builds
+        meta = meta or dict(state["_extra_state"])
+    if not isinstance(state, dict) or not meta or "templates" not in meta:
         raise sciml.UserError(f"{str(path)!r} is not a retro policy checkpoint (no template library inside)")
-    extra = RetroPolicy.decode_library(state["template_library"])
-    meta = ckpt.get("metadata") or {"n_bits": extra["n_bits"], "radius": extra["radius"],
-                                    "templates": extra["templates"]}
+    state = {k: v for k, v in state.items() if k != "_extra_state"}
     meta["n_templates"] = len(meta["templates"])
     cfg = ckpt.get("config") or {}
     if isinstance(cfg, dict) and "model" in cfg:
@@ -174,5 +178,6 @@ def load_policy(path) -> RetroPolicy:
         update["filter_hidden"] = state["filter_product.0.weight"].shape[0]
     config = config.model_copy(update=update)
     model = RetroPolicy(config, meta)
+    state.setdefault("template_library", model.template_library)
     model.load_state_dict(state)
     return model.eval()
