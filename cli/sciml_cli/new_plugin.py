@@ -98,4 +98,5 @@ def new_plugin(name, dest, description):
     click.echo(f"created {out}/ ({len(files)} files):")
     for f in files:
         click.echo(f"  {f}")
-    click.echo(f"next: pip install -e {out} && sciml plugins && sciml run {name}")
+    shown = out.as_posix() if out.is_absolute() or out.as_posix().startswith(".") else f"./{out.as_posix()}"
+    click.echo(f"next: pip install -e {shown} && sciml plugins && sciml run {name}")
