@@ -33,12 +33,13 @@ def reconstruct(model, positions: np.ndarray, align: bool = False) -> tuple[np.n
     import torch
 
     model.eval()
-    x = torch.as_tensor(np.asarray(positions), dtype=torch.float32)
+    device = model.logits.device
+    x = torch.as_tensor(np.asarray(positions), dtype=torch.float32, device=device)
     with torch.no_grad():
         if align:
             x = model.preprocess(x)
         z, x_rec, _ = model(x, model.assignment(hard=True))
-    return x.numpy(), z.numpy(), x_rec.numpy()
+    return x.cpu().numpy(), z.cpu().numpy(), x_rec.cpu().numpy()
 
 
 class MappingEvaluator(sciml.Evaluator):
@@ -74,7 +75,7 @@ class MappingEvaluator(sciml.Evaluator):
         used = sorted(set(bead_of_atom))
         bonds = meta["bonds"]
         broken = broken_beads(bead_of_atom, bonds)
-        c = np.asarray(model.assignment_matrix)
+        c = model.assignment_matrix.cpu().numpy()
         cg_f = np.einsum("ji,fjd->fid", c, test["forces"])[:, used]
         # rotation study (§3.4.2): rigidly rotate test frames about their centre of mass
         from sciml_cgmap.alignment import remove_com
