@@ -39,7 +39,11 @@ def handcrafted_scores(feats: np.ndarray, fit_idx: np.ndarray, days: list[int], 
     val = None if val_idx is None or not len(val_idx) else (z[val_idx][:, ctx], z[val_idx][:, tgt])
     fit_predictor(pred, z[fit_idx][:, ctx], z[fit_idx][:, tgt], epochs=epochs, val=val)
     with torch.no_grad():
-        return deviation(pred(z[:, ctx]), z[:, tgt], distance).numpy()
+        p, t = pred(z[:, ctx]), z[:, tgt]
+        if distance == "cosine":  # as SpheroidSimCLR.score: angle in the uncentred feature space
+            mu, sd = ref.mean(0), ref.std(0).clamp_min(1e-6)
+            p, t = p * sd + mu, t * sd + mu
+        return deviation(p, t, distance).numpy()
 
 
 class RankingEvaluator(sciml.Evaluator):

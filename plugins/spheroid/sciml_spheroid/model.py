@@ -127,7 +127,16 @@ class SpheroidSimCLR(nn.Module):
 
     @torch.no_grad()
     def score(self, reps: torch.Tensor, distance: str | None = None) -> torch.Tensor:
-        """Efficacy score ``(N,)``: deviation of the predicted from the actual day-10 representation."""
+        """Efficacy score ``(N,)``: deviation of the predicted from the actual day-10 representation.
+
+        ``l2``: Euclidean distance of the standardised representations (untreated mean/sd);
+        ``cosine``: 1 - cosine similarity of the representations in their own (uncentred) space —
+        after centring on the untreated mean, untreated wells sit near the origin where the
+        angle is noise (measured: Spearman -0.34 instead of +0.73 on the default run)."""
         ctx, tgt = self._split_days(reps.float())
         self.predictor.eval()
-        return deviation(self.predictor(ctx), tgt, distance or self.config.distance).cpu()
+        pred = self.predictor(ctx)
+        distance = distance or self.config.distance
+        if distance == "cosine":  # angles between the representations themselves, not the centred ones
+            pred, tgt = pred * self.rep_std + self.rep_mean, tgt * self.rep_std + self.rep_mean
+        return deviation(pred, tgt, distance).cpu()
