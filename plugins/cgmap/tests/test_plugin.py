@@ -121,6 +121,7 @@ def test_dataset_from_extxyz_with_forces_needs_no_smiles(tmp_path):
                                np.linalg.norm(t.forces[d.split_indices()["train"]], axis=-1), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_end_to_end_run_registers_a_champion_that_reloads(sciml_store):
     from sciml.testing import make_context, run_tiny
     from sciml.tracking import load_model
