@@ -10,11 +10,10 @@ import types
 from pathlib import Path
 
 import pytest
+import sciml
 import torch
 from click.testing import CliRunner
 from pydantic import Field
-
-import sciml
 from sciml import plugins
 from sciml.testing import isolated_store, registered, run_tiny
 from sciml_cli.main import cli
@@ -95,7 +94,7 @@ def test_template_round_trip_install_test_run_tune(tmp_path):
 
         client = MlflowClient(f"sqlite:///{home / 'mlflow.db'}")
         champion = client.get_model_version_by_alias(f"sciml-{NAME}", "champion")
-        assert champion.version == "2"
+        assert str(champion.version) == "2"
         best = client.get_run(champion.run_id)
         parent = client.get_run(best.data.tags["mlflow.parentRunId"])
         assert parent.data.tags["sciml.mode"] == "tune" and parent.data.metrics["n_trials"] == 2
