@@ -213,3 +213,28 @@ def test_policy_checkpoint_carries_its_template_library(tmp_path):
     (tmp_path / "c.pt").write_bytes(b"junk")
     with pytest.raises(sciml.UserError, match="c.pt"):
         load_policy(tmp_path / "c.pt")
+
+
+def test_shortest_routes_stock_and_route_split_on_a_hand_made_network():
+    from sciml_retro import data as D
+
+    c = canonical_smiles
+    # A + B -> C ; C + D -> E ; E -> F (3 steps) ; and a second, longer way to C: G -> H -> C
+    rxns = [("CC(=O)Cl.Nc1ccccc1", "CC(=O)Nc1ccccc1"),                 # C from A + B
+            ("CC(=O)Nc1ccccc1.O=[N+]([O-])O", "CC(=O)Nc1ccc([N+](=O)[O-])cc1"),  # E from C + D
+            ("CC(=O)Nc1ccc([N+](=O)[O-])cc1", "CC(=O)Nc1ccc(N)cc1"),    # F from E
+            ("CCOC(C)=O.Nc1ccccc1", "CC(=O)Nc1ccccc1")]                  # C again, other reactants
+    table = {"products": np.array([c(p) for _, p in rxns]),
+             "reactants": np.array([".".join(sorted(c(s) for s in r.split("."))) for r, _ in rxns]),
+             "templates": np.array(["t1", "t2", "t3", "t1"])}
+    stock = D.builtin_stock(table["products"], table["reactants"], extra=())
+    assert len(stock) == 4 and c("CC(=O)Nc1ccccc1") not in stock and "Nc1ccccc1" in stock
+    cost, best = D.shortest_routes(table["products"], table["reactants"], stock)
+    assert cost[inchikey(c("CC(=O)Nc1ccccc1"))] == 1
+    assert cost[inchikey(c("CC(=O)Nc1ccc([N+](=O)[O-])cc1"))] == 2
+    assert cost[inchikey(c("CC(=O)Nc1ccc(N)cc1"))] == 3
+    sp = D.route_split(table, stock, min_steps=3, max_steps=3, test_fraction=0.5, val_fraction=0.0)
+    assert sp["targets"] == [c("CC(=O)Nc1ccc(N)cc1")] and sp["n_benchmark"] == 1
+    assert sorted(sp["target_routes"][0]) == [0, 1, 2] and list(sp["split"]) == [2, 2, 2, 0]
+    lib, labels, counts = D.template_library(table["templates"], sp["split"], min_count=1)
+    assert lib == ["t1"] and list(labels) == [0, -1, -1, 0]  # only training reactions count
