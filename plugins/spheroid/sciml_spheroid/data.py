@@ -107,7 +107,7 @@ class SpheroidPlates(sciml.Dataset):
         self.arrays = arrays
         for s, name in enumerate(("train", "val", "test")):
             if not np.any(arrays["split"] == s):
-                log.warning("split %s is empty; using the train plates for it", name)
+                log.warning("split %s is empty; using the training plates (or all wells) for it", name)
         self.metadata = {
             "image_size": int(arrays["images"].shape[-1]),
             "days": [int(d) for d in arrays["days"]],
@@ -121,12 +121,19 @@ class SpheroidPlates(sciml.Dataset):
         return sciml.content_hash({"class": "SpheroidPlates", "v": 1, "config": self.config.model_dump()})
 
     def indices(self, name: str) -> np.ndarray:
-        """Well indices of split ``name`` ('train' | 'val' | 'test'); an empty split falls back to train."""
+        """Well indices of split ``name`` ('train' | 'val' | 'test').
+
+        An empty split falls back to the training wells, and an empty training split to all
+        wells (a single user plate: SimCLR and the untreated time-series model need no labels,
+        so scoring the plate they were fitted on is the thesis's own setting)."""
         if self.arrays is None:
             self.prepare()
         code = {"train": 0, "val": 1, "test": 2}[name]
-        idx = np.flatnonzero(self.arrays["split"] == code)
-        return idx if idx.size else np.flatnonzero(self.arrays["split"] == 0)
+        split = self.arrays["split"]
+        for idx in (np.flatnonzero(split == code), np.flatnonzero(split == 0)):
+            if idx.size:
+                return idx
+        return np.arange(len(split))
 
     def split_indices(self):
         return {n: self.indices(n).tolist() for n in ("train", "val", "test")}

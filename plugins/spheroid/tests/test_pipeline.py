@@ -80,3 +80,30 @@ def test_platemap_dataset_needs_a_path(tmp_path):
     ds = SpheroidPlates(SpheroidPlates.Config(source="platemap"), make_context(tmp_path))
     with pytest.raises(sciml.UserError, match="dataset.plate_map"):
         ds.prepare()
+
+
+def test_platemap_dataset_single_plate_uses_all_wells(tmp_path):
+    import tifffile
+
+    from sciml_spheroid.data import SpheroidPlates
+    from sciml_spheroid.simulate import render_plate
+
+    pl = render_plate(5, 0, size=16)
+    rows = ["plate,well,day,group,drug,concentration,image,efficacy"]
+    for w in (0, 1, 40):
+        wd = pl.design[w]
+        for d, day in enumerate((7, 8, 9, 10)):
+            name = f"{wd.well}_{day}.tif"
+            tifffile.imwrite(tmp_path / name, (pl.images[w, d] * 65535).astype(np.uint16))
+            rows.append(f"only,{wd.well},{day},{wd.group},{wd.drug},{wd.concentration},{name},{pl.efficacy[w]}")
+    (tmp_path / "map.csv").write_text("\n".join(rows) + "\n")
+    ds = SpheroidPlates(SpheroidPlates.Config(source="platemap", plate_map=str(tmp_path / "map.csv"), image_size=16),
+                        make_context(tmp_path / "ctx"))
+    ds.prepare()
+    for name in ("train", "val", "test"):
+        assert len(ds.indices(name)) == 3
+    np.testing.assert_allclose(ds.arrays["images"][2], pl.images[40], atol=1e-4)
+    assert ds.arrays["efficacy"][2] == pytest.approx(pl.efficacy[40])
+    with pytest.raises(sciml.UserError, match="not in the plate map"):
+        SpheroidPlates(SpheroidPlates.Config(source="platemap", plate_map=str(tmp_path / "map.csv"),
+                                             test_plates=["P9"]), make_context(tmp_path / "c2")).prepare()
