@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import os
 import random
 import shlex
 import shutil
@@ -105,6 +106,19 @@ class RunInterrupted(KeyboardInterrupt):
 
 
 INVOCATION = "invocation.json"
+DRIVER_PID = "driver.pid"
+
+
+def _live_driver(run_dir: Path) -> int | None:
+    """The pid of a sciml process still driving this run, if any (``sciml resume`` refuses then)."""
+    try:
+        pid = int((run_dir / DRIVER_PID).read_text())
+        if pid == os.getpid():
+            return None
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return None
+    return pid if b"sciml" in cmdline else None
 
 
 @contextlib.contextmanager
@@ -261,6 +275,7 @@ def run(options: RunOptions) -> RunSummary:
     local.parent.mkdir(parents=True, exist_ok=True)
     local.write_text(invocation)
     tracker.log_text(parent_id, invocation, INVOCATION)
+    (local.parent / DRIVER_PID).write_text(str(os.getpid()))
     tracker.log_params(parent_id, {"base_seed": base_seed, "seed_drawn": config["seed"] is None,
                                    **flatten({k: v for k, v in config.items() if k not in ("seed",)})})
     tracker.log_text(parent_id, to_yaml({**config, "seed": base_seed}), "config.yaml")
@@ -310,6 +325,10 @@ def resume(parent_run_id: str, *, tracking_uri: str | None = None, max_failures:
     if parent.info.status == "FINISHED":
         raise UserError(f"run {parent_run_id!r} already finished; nothing to resume")
     local = sciml_home() / "runs" / parent_run_id / INVOCATION
+    pid = _live_driver(local.parent)
+    if pid is not None:
+        raise UserError(f"run {parent_run_id!r} is still being driven by process {pid}; stop it first "
+                        f"(kill -TERM {pid}) or wait for it")
     try:
         text = local.read_text() if local.exists() else client.download_artifacts(parent_run_id, INVOCATION,
                                                                                    str(local.parent))
@@ -340,6 +359,8 @@ def resume(parent_run_id: str, *, tracking_uri: str | None = None, max_failures:
         tracker._next_try = 0.0
         tracker.close()
     tracker.reopen_run(parent_run_id)
+    local.parent.mkdir(parents=True, exist_ok=True)
+    (local.parent / DRIVER_PID).write_text(str(os.getpid()))
     n = int(tags.get("sciml.resumed", "0")) + 1
     tracker.set_tags(parent_run_id, {"sciml.resumed": n})
     summary = RunSummary(plugin=plugin, pipeline=config["pipeline"], parent_run_id=parent_run_id,
@@ -385,6 +406,9 @@ def _execute(options, pipeline, plugin, config, space, base_seed, tracker, summa
         raise RunInterrupted(parent_id) from None
     finally:
         summary.seconds = time.time() - t0
+        from sciml.tracking import sciml_home
+
+        (sciml_home() / "runs" / parent_id / DRIVER_PID).unlink(missing_ok=True)
         if status is not None:
             tracker.end_run(parent_id, status)
         in_flight = sys.exc_info()[0] is not None
