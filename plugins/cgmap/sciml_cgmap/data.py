@@ -45,11 +45,11 @@ class MDTrajectoryDataset(sciml.Dataset):
     ``reference`` ((n_atoms, 3) Å, centre-of-mass-centred frame 0, the alignment target), ``align``
     and ``com_offset_A`` (aligned frames are centred at (c, c, c) Å).
 
-    Why the offset: the paper feeds raw box coordinates; for a centred molecule the bead vectors
-    obey Σ_i n_i z_i ≈ 0 and span only N − 1 dimensions, so the bias-free linear decoder of Eq.
-    x' = D z loses a dimension (measured on ethane: 3 beads give 0.63 Å RMSD centred, 0.09 Å with
-    an offset (least-squares optimum of D for the best mapping); 2 beads give a planar
-    reconstruction either way, as the paper reports).
+    Why the offset: the paper feeds raw simulation coordinates, presumably uncentred (its 2-bead
+    ethane is reconstructed planar; centred it would be a line). For a centred molecule the bead
+    vectors obey Σ_i n_i z_i ≈ 0 and span only N − 1 dimensions, so the bias-free linear decoder
+    x' = D z loses one (ethane, 3 beads, least-squares optimal D for the best mapping: 0.63 Å RMSD
+    centred, 0.09 Å with an offset; 2 beads: planar with the offset, as in the paper).
 
     Raises:
         sciml.UserError: bad SMILES, unreadable file, split fractions that leave no test data.
@@ -77,8 +77,8 @@ class MDTrajectoryDataset(sciml.Dataset):
         align: bool = Field(True, description="remove the centre of mass and Kabsch-align every "
                             "frame (and its forces) to frame 0 (paper §3.4.2)")
         com_offset_A: float = Field(1.0, ge=0, le=1000, description="aligned frames have their "
-                                    "centre of mass at (c, c, c) Å (the paper's inputs are uncentred "
-                                    "box coordinates); with c = 0 the bias-free linear decoder loses "
+                                    "centre of mass at (c, c, c) Å (the paper's inputs are raw, "
+                                    "presumably uncentred, coordinates); with c = 0 the bias-free linear decoder loses "
                                     "one dimension")
 
     def __init__(self, config, context):
