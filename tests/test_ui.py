@@ -52,3 +52,13 @@ def test_ui_lists_experiment_and_registered_model(sciml_store):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    # stopping `sciml ui` stops the whole server, workers included: the port is closed
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            time.sleep(0.5)
+        except OSError:
+            break
+    else:
+        pytest.fail(f"the MLflow server still answers on port {port} after `sciml ui` stopped")

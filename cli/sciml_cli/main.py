@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -167,13 +168,36 @@ def ui(port, host, tracking_uri):
     cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
            "--default-artifact-root", artifacts, "--host", host, "--port", str(port), "--workers", "1"]
     click.echo(f"MLflow UI on http://{host}:{port}  (store: {uri}); Ctrl-C stops it", err=True)
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
-    proc = subprocess.Popen(cmd, env=env)
+    # job execution (GenAI evaluation workers) is not needed to browse runs and models
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    # the server runs in its own process group, so stopping `sciml ui` stops all its workers
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True)
+
+    def stop(*_):
+        _stop_group(proc)
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
     try:
-        sys.exit(proc.wait())
+        code = proc.wait()
     except KeyboardInterrupt:
-        proc.terminate()
-        proc.wait(timeout=10)
+        _stop_group(proc)
+        code = 0
+    sys.exit(code)
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM the process group of ``proc``, then SIGKILL what is left after 10 s."""
+    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 @cli.command()
