@@ -14,7 +14,6 @@ import string
 from pathlib import Path
 
 import click
-
 from sciml.errors import UserError
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "core" / "sciml" / "templates" / "plugin"
