@@ -12,7 +12,8 @@ Per compound X2YZ (paper §Data; L2_1, Fm-3m, X at 8c (1/4,1/4,1/4), Y at 4a (0,
 2. E(a) is scanned at a = a0 * f, f in ``scan_fractions`` (default 0.92 ... 1.08 in steps of
    0.04; re-scanned once beyond the edge if the minimum sits at an edge), a Birch-Murnaghan EOS
    (pymatgen) is fitted to the 5 points around the minimum: a (Å) from its equilibrium volume,
-   a = (4 V0)^(1/3), and E its minimum energy E0;
+   a = (4 V0)^(1/3) (a parabola through 3 points if the fit fails or leaves the scan), and E is
+   CHGNet's energy at that a (or the lowest scanned point if lower);
 3. the formation energy (eV/atom) is
 
        ΔH_f = E(X2YZ)/atom - (2 μ_X + μ_Y + μ_Z) / 4
@@ -139,6 +140,21 @@ def relax_references(model, elements=ELEMENTS, fmax: float = 0.05, steps: int = 
     return refs
 
 
+def _predict_energies(model, structs, batch_size: int = 64) -> np.ndarray:
+    """CHGNet energies (eV/atom) of ``structs``; NaN for a structure CHGNet refuses (e.g. isolated
+    atoms in a far too large cell)."""
+    try:
+        return np.array([float(p["e"]) for p in model.predict_structure(structs, task="e", batch_size=batch_size)])
+    except ValueError:
+        out = []
+        for s in structs:
+            try:
+                out.append(float(model.predict_structure(s, task="e")["e"]))
+            except ValueError:
+                out.append(np.nan)
+        return np.array(out)
+
+
 def _fit_minimum(a_values: np.ndarray, energies: np.ndarray) -> tuple[float, float]:
     """Equilibrium (a in Å, E in eV/atom) from E(a): Birch-Murnaghan on the 5 points around the minimum.
 
@@ -147,6 +163,10 @@ def _fit_minimum(a_values: np.ndarray, energies: np.ndarray) -> tuple[float, flo
     """
     from pymatgen.analysis.eos import EOS
 
+    ok = np.isfinite(energies)
+    a_values, energies = np.asarray(a_values)[ok], np.asarray(energies)[ok]
+    if len(a_values) < 3:
+        return (float(a_values[np.argmin(energies)]), float(np.min(energies))) if len(a_values) else (np.nan, np.nan)
     i = int(np.argmin(energies))
     lo, hi = max(0, i - 2), min(len(a_values), i + 3)
     if hi - lo < 5:  # keep 5 points where the scan allows
@@ -155,7 +175,7 @@ def _fit_minimum(a_values: np.ndarray, energies: np.ndarray) -> tuple[float, flo
     try:
         fit = EOS("birch_murnaghan").fit(a**3 / 4.0, e)
         a_eq = float((4.0 * fit.v0) ** (1 / 3))
-        if a.min() * 0.98 <= a_eq <= a.max() * 1.02 and fit.e0 <= e.min() + 1e-3:
+        if a.min() <= a_eq <= a.max() and e.min() - 0.05 <= fit.e0 <= e.min() + 1e-3:
             return a_eq, float(fit.e0)
     except Exception:
         pass
@@ -163,7 +183,8 @@ def _fit_minimum(a_values: np.ndarray, energies: np.ndarray) -> tuple[float, flo
     c = np.polyfit(a_values[j - 1:j + 2], energies[j - 1:j + 2], 2)
     if c[0] > 0:
         x = float(-c[1] / (2 * c[0]))
-        return x, float(np.polyval(c, x))
+        if a_values[j - 1] <= x <= a_values[j + 1]:
+            return x, float(np.polyval(c, x))
     return float(a_values[i]), float(energies[i])
 
 
@@ -176,18 +197,17 @@ def label_chunk(model, heuslers: list[Heusler], refs: dict, scan_fractions=SCAN_
 
     def energies(a_grid):
         structs = [heusler_structure(h, float(a)) for h, row in zip(heuslers, a_grid) for a in row]
-        pred = model.predict_structure(structs, task="e", batch_size=batch_size)
-        return np.array([float(p["e"]) for p in pred]).reshape(a_grid.shape)
+        return _predict_energies(model, structs, batch_size).reshape(a_grid.shape)
 
     grid = a0[:, None] * f[None, :]
     e = energies(grid)
     # re-centre once where the minimum sits on an edge of the scan
-    edge = [k for k in range(len(heuslers)) if np.argmin(e[k]) in (0, len(f) - 1)]
+    edge = [k for k in range(len(heuslers)) if np.nanargmin(e[k]) in (0, len(f) - 1)]
     ok = np.ones(len(heuslers), dtype=bool)
     fits = np.array([_fit_minimum(grid[k], e[k]) for k in range(len(heuslers))])
     if edge:
         span = f[-1] - f[0]
-        shift = np.array([-span if np.argmin(e[k]) == 0 else span for k in edge])
+        shift = np.array([-span if np.nanargmin(e[k]) == 0 else span for k in edge])
         g2 = grid[edge] * (1 + 0.8 * shift[:, None])
         e2 = energies(g2)
         for j, k in enumerate(edge):
@@ -195,9 +215,21 @@ def label_chunk(model, heuslers: list[Heusler], refs: dict, scan_fractions=SCAN_
             e_all = np.concatenate([e[k], e2[j]])
             order = np.argsort(a_all)
             a_k, e_k = a_all[order], e_all[order]
-            ok[k] = np.argmin(e_k) not in (0, len(e_k) - 1)
+            ok[k] = np.nanargmin(e_k) not in (0, len(e_k) - 1)
             fits[k] = _fit_minimum(a_k, e_k)
-    a_eq, e_eq = fits[:, 0], fits[:, 1]
+    a_eq = fits[:, 0]
+    # the reported energy is CHGNet's at the fitted a (never an extrapolated EOS value), or the
+    # lowest scanned energy if that is lower
+    e_eq = energies(np.nan_to_num(a_eq, nan=1.0)[:, None])[:, 0]
+    e_scan_min = np.nanmin(e, axis=1)
+    for j, k in enumerate(edge):
+        e_scan_min[k] = min(e_scan_min[k], float(np.min(e2[j])))
+    use_scan = ~(e_eq <= e_scan_min)  # also where e_eq is NaN
+    if use_scan.any():
+        for k in np.flatnonzero(use_scan):
+            a_all = np.concatenate([grid[k], g2[edge.index(k)]]) if k in edge else grid[k]
+            e_all = np.concatenate([e[k], e2[edge.index(k)]]) if k in edge else e[k]
+            a_eq[k], e_eq[k] = a_all[np.nanargmin(e_all)], np.nanmin(e_all)
     rows = []
     for h, a, ee, good in zip(heuslers, a_eq, e_eq, ok):
         mu = (2 * refs[h.x]["energy_per_atom"] + refs[h.y]["energy_per_atom"] + refs[h.z]["energy_per_atom"]) / 4
@@ -205,6 +237,33 @@ def label_chunk(model, heuslers: list[Heusler], refs: dict, scan_fractions=SCAN_
                      "lattice_parameter": round(float(a), 5), "energy_per_atom": round(float(ee), 6),
                      "formation_energy_per_atom": round(float(ee - mu), 6), "scan_ok": int(bool(good))})
     return rows
+
+
+def repair_rows(model, out_csv: str | Path, refs: dict, tol: float = 0.005, batch_size: int = 64) -> tuple[int, int]:
+    """Re-check rows written by an older version that stored the EOS-fit energy E0.
+
+    For every row, CHGNet's energy at the stored a replaces the stored energy; rows where they
+    differ by more than ``tol`` eV/atom (a bad EOS extrapolation) are dropped so that a resumed run
+    labels them again. Returns ``(kept, dropped)``.
+    """
+    import pandas as pd
+
+    from sciml_ptrcnn.elements import parse_formula
+
+    df = pd.read_csv(out_csv)
+    hs = [parse_formula(f) for f in df["formula"]]
+    a = df["lattice_parameter"].to_numpy()
+    sane = (a > 3.5) & (a < 12.0)
+    e = np.full(len(df), np.nan)
+    structs = [heusler_structure(h, float(x)) for h, x, s in zip(hs, a, sane) if s]
+    e[sane] = _predict_energies(model, structs, batch_size)
+    good = np.abs(e - df["energy_per_atom"].to_numpy()) <= tol  # NaN -> False
+    mu = np.array([(2 * refs[h.x]["energy_per_atom"] + refs[h.y]["energy_per_atom"] + refs[h.z]["energy_per_atom"]) / 4
+                   for h in hs])
+    df["energy_per_atom"] = np.round(e, 6)
+    df["formation_energy_per_atom"] = np.round(e - mu, 6)
+    df[good].to_csv(out_csv, index=False)
+    return int(good.sum()), int((~good).sum())
 
 
 def select_compounds(n: int | None, seed: int = 0, elements=ELEMENTS) -> list[Heusler]:

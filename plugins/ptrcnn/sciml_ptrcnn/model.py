@@ -44,7 +44,9 @@ class PTRCNN(nn.Module):
         hidden: int = Field(192, ge=1, le=4096, description="neurons per fully connected layer (paper: 192)")
         smooth_l1_beta: float = Field(1.0, gt=0, description="smooth-L1 transition |d| (paper: 1, normalised units)")
         lr_step_fraction: float = Field(0.1, gt=0, le=1, description="lr decays every this fraction of max_epochs (paper: 10k of 100k iterations)")
-        lr_gamma: float = Field(0.5, gt=0, le=1, description="lr multiplier at each step (not in the paper)")
+        lr_gamma: float = Field(0.7, gt=0, le=1, description="lr multiplier at each step (not in the paper)")
+        init: Literal["kaiming", "torch"] = Field(
+            "kaiming", description="weight init: kaiming = He normal (fan_in, ReLU), zero biases; torch = PyTorch default")
 
     def __init__(self, config: "PTRCNN.Config | None" = None, metadata: dict | None = None):
         super().__init__()
@@ -78,6 +80,12 @@ class PTRCNN(nn.Module):
             nn.Linear(config.hidden, config.hidden), nn.ReLU(),
         )
         self.head = nn.Linear(config.hidden, len(self.tasks))
+        if config.init == "kaiming":
+            for mod in self.modules():
+                if isinstance(mod, (nn.Conv2d, nn.Linear)):
+                    nn.init.kaiming_normal_(mod.weight, nonlinearity="relu")
+                    nn.init.zeros_(mod.bias)
+            nn.init.xavier_normal_(self.head.weight)
         self._optimizer = None
         self._base_lr = None
 

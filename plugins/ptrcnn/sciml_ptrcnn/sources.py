@@ -45,13 +45,21 @@ def _open_text(path: Path):
     return io.StringIO(raw.decode("utf-8"))
 
 
-def load_chgnet_table(path: str | Path | None = None, only_converged: bool = True) -> pd.DataFrame:
+#: CHGNet has unphysical deep minima ("holes") for some exotic compositions (e.g. Na2NiSc at
+#: -5.6 eV/atom). Below this formation energy (eV/atom) a label is treated as such an artefact: the
+#: most negative of the 60,710 OQMD X2YZ values is -1.56 eV/atom.
+MIN_PLAUSIBLE_FORMATION_ENERGY = -1.6
+
+
+def load_chgnet_table(path: str | Path | None = None, only_converged: bool = True,
+                      min_formation_energy: float | None = MIN_PLAUSIBLE_FORMATION_ENERGY) -> pd.DataFrame:
     """The committed CHGNet-labelled table (or a CSV written by ``sciml ptrcnn label``).
 
     Args:
         path: CSV(.gz) with the columns of :data:`sciml_ptrcnn.label.COLUMNS`; default: the
             committed ``data/chgnet_heusler.csv.gz``.
         only_converged: drop compounds whose E(a) minimum stayed at the scan edge (``scan_ok == 0``).
+        min_formation_energy: drop labels below this (eV/atom; CHGNet artefacts), None keeps all.
     """
     path = Path(path) if path is not None else data_path(CHGNET_TABLE)
     df = pd.read_csv(_open_text(path))
@@ -60,6 +68,8 @@ def load_chgnet_table(path: str | Path | None = None, only_converged: bool = Tru
         raise UserError(f"{str(path)!r} lacks column(s) {', '.join(sorted(missing))}")
     if only_converged and "scan_ok" in df:
         df = df[df["scan_ok"] == 1]
+    if min_formation_energy is not None:
+        df = df[df["formation_energy_per_atom"] >= min_formation_energy]
     recs = []
     for f, e, a in zip(df["formula"], df["formation_energy_per_atom"], df["lattice_parameter"]):
         h = parse_formula(f)

@@ -53,10 +53,39 @@ def test_label_chunk_finds_lattice_parameter_and_formation_energy():
 
 def test_label_chunk_rescans_when_minimum_is_off_the_grid():
     refs = {el: {"energy_per_atom": -1.0, "volume_per_atom": 10.0} for el in ("Co", "Mn", "Ga")}
-    pot = FakePotential(a_eq=7.2)  # a0 = (4*40)^(1/3) = 5.43: minimum beyond the +8 % edge
+    pot = FakePotential(a_eq=6.3)  # a0 = (4*40)^(1/3) = 5.43: minimum beyond the +8 % edge
     rows = label_chunk(pot, [make_heusler("Co", "Mn", "Ga")], refs)
-    assert pot.n == 10  # 5-point scan + 5-point re-scan
-    assert rows[0]["lattice_parameter"] == pytest.approx(7.2, abs=0.05)
+    assert pot.n == 11  # 5-point scan + 5-point re-scan + the energy at the fitted a
+    assert rows[0]["lattice_parameter"] == pytest.approx(6.3, abs=0.02) and rows[0]["scan_ok"] == 1
+    far = label_chunk(FakePotential(a_eq=7.5), [make_heusler("Co", "Mn", "Ga")], refs)[0]
+    assert far["scan_ok"] == 0 and far["lattice_parameter"] < 7.0  # flagged, never extrapolated
+
+
+def test_fit_minimum_never_extrapolates_below_the_scan():
+    a = np.linspace(5.0, 6.0, 5)
+    e = np.array([-5.0, -5.1, -5.2, -5.21, -9.0])  # a pathological last point
+    a0, e0 = _fit_minimum(a, e)
+    assert a.min() <= a0 <= a.max()
+    assert e0 >= e.min() - 0.05
+
+
+def test_repair_rows_drops_inconsistent_energies(tmp_path):
+    import pandas as pd
+
+    from sciml_ptrcnn.label import repair_rows
+
+    refs = {el: {"energy_per_atom": -1.0, "volume_per_atom": 10.0} for el in ("Co", "Mn", "Ga", "Fe", "Al")}
+    pot = FakePotential(a_eq=5.8)
+    rows = [{"formula": "Co2GaMn", "x": "Co", "y": "Ga", "z": "Mn", "lattice_parameter": 5.8,
+             "energy_per_atom": -5.0, "formation_energy_per_atom": 0.0, "scan_ok": 1},
+            {"formula": "Fe2AlCo", "x": "Fe", "y": "Al", "z": "Co", "lattice_parameter": 5.8,
+             "energy_per_atom": -9.0, "formation_energy_per_atom": 0.0, "scan_ok": 1}]
+    p = tmp_path / "t.csv"
+    pd.DataFrame(rows).to_csv(p, index=False)
+    assert repair_rows(pot, p, refs) == (1, 1)
+    df = pd.read_csv(p)
+    assert df["formula"].tolist() == ["Co2GaMn"]
+    assert df["formation_energy_per_atom"][0] == pytest.approx(-5.0 + 1.0)
 
 
 @pytest.mark.slow
