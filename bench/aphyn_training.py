@@ -22,6 +22,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--lr", type=float, default=None, help="Adam lr of F_dl (default: the trainer's)")
     parser.add_argument("--cache", default=None, help="sciml cache dir (default: $SCIML_CACHE or ~/.cache/sciml)")
     args = parser.parse_args()
 
@@ -42,7 +43,7 @@ def main() -> None:
     ds.prepare()
     train = ds.split("train").tensors[0]
     val = ds.split("val").tensors[0]
-    cfg = AphynTrainer.Config(max_epochs=args.epochs)
+    cfg = AphynTrainer.Config(max_epochs=args.epochs, **({"lr": args.lr} if args.lr else {}))
     out = {}
     for name, use_fdl in (("physics-only", False), ("APHYN-EP", True)):
         torch.manual_seed(args.seed)

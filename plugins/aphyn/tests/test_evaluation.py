@@ -21,9 +21,9 @@ def test_table1_results_figures_and_cached_baseline(tiny_dataset, tmp_path):
     rep = RecordingReporter(tmp_path / "rep")
     res = Table1Evaluator(cfg, ctx).evaluate(model, tiny_dataset, rep)
     noisy = tiny_dataset.arrays("val")["noisy"]
-    for key in ("train_mse", "val_mse", "baseline_val_mse", "val_fdl_norm2", "tau_in", "baseline_tau_close"):
+    for key in ("train_mse", "val_mse", "baseline_val_mse", "fdl_norm2_val", "tau_in", "baseline_tau_close"):
         assert np.isfinite(res[key])
-    assert 0 < res["val_mse"] < 1 and res["val_fdl_norm2"] > 0
+    assert 0 < res["val_mse"] < 1 and res["fdl_norm2_val"] > 0
     assert res["val_mse_ratio"] == pytest.approx(res["val_mse"] / res["baseline_val_mse"])
     assert res["table1"]["physics_only"]["val_mse"] == res["baseline_val_mse"]
     assert {"fig3_decomposition.png", "voltage_maps.png"} <= set(rep.figures)
@@ -61,3 +61,16 @@ def test_predict_forecasts_a_user_file(tmp_path):
     np.save(tmp_path / "nan.npy", np.array([[0.0, np.nan, 1.0]]))
     with pytest.raises(sciml.UserError, match="NaN or inf"):
         predict(model, {}, {"sampling_interval": 1.0}, tmp_path / "nan.npy")
+
+
+def test_summarize_reads_metrics_of_each_trial():
+    from sciml_aphyn.evaluation import summarize
+
+    lines = summarize([
+        {"seed": 3, "metrics": {"val_mse": 0.004, "baseline_val_mse": 0.005, "val_mse_ratio": 0.8,
+                                "tau_in": 0.29, "tau_close": 160.0}, "results": {"table1": {}}},
+        {"seed": 4, "metrics": {}, "results": {}},  # failed trial: no line
+    ])
+    assert len(lines) == 1
+    assert "seed 3" in lines[0] and "4.000e-03" in lines[0] and "ratio 0.80" in lines[0]
+    assert "tau_close=160" in lines[0]

@@ -24,7 +24,7 @@ def test_sciml_run_aphyn_end_to_end(tiny_cache, tiny_config, tmp_path):
         summary = run_tiny("aphyn", *sets)
         assert summary.best is not None and summary.best.accepted
         metrics = summary.best.metrics
-        for key in ("val_mse", "train_mse", "baseline_val_mse", "val_fdl_norm2", "tau_close", "val_loss"):
+        for key in ("val_mse", "train_mse", "baseline_val_mse", "fdl_norm2_val", "tau_close", "val_loss"):
             assert key in metrics
         client = MlflowClient(summary.tracking_uri)
         arts = {a.path for a in client.list_artifacts(summary.best.run_id)}
