@@ -61,7 +61,7 @@ def regression_metrics(pred: dict, y: np.ndarray, prefix: str) -> dict[str, floa
 class RegressionEvaluator(sciml.Evaluator):
     class Config(sciml.ComponentConfig):
         experimental: bool = Field(True, description="MAE against pymatgen's experimental X2YZ formation enthalpies")
-        learning_curve_sizes: list[int] = Field([250, 1000], description="training-set sizes (compounds) of the error-vs-size curve; the full training set is always added")
+        learning_curve_sizes: list[int] = Field([500], description="training-set sizes (compounds) of the error-vs-size curve; the full training set is always added")
         learning_curve_representations: list[str] = Field(["ptr", "random_table_1"], description="representations compared (paper Fig. 2b, d)")
         learning_curve_epochs: int = Field(15, ge=0, description="epochs of every learning-curve training (0 = no curve)")
         lr: float = Field(0.01, gt=0, description="lr of the auxiliary trainings (curve, stability)")

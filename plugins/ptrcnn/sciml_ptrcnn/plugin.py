@@ -41,13 +41,15 @@ def sciml_register_pipelines(register):
             "dataset": {"source": "chgnet", "representation": "ptr", "normalization": "whitening"},
             # channels 32 (paper: 96) keeps `sciml run ptrcnn` to a few minutes on 2 shared cores
             "model": {"task": "multi", "channels": 32, "hidden": 192},
-            "trainer": {"max_epochs": 30, "batch_size": 64, "lr": 0.01, "momentum": 0.85,
-                        "weight_decay": 0.005, "patience": 10},
+            "trainer": {"max_epochs": 20, "batch_size": 16, "lr": 0.01, "momentum": 0.85,
+                        "weight_decay": 0.005, "patience": 8},
+            "evaluator": {"learning_curve_sizes": [500], "learning_curve_epochs": 15,
+                          "learning_curve_representations": ["ptr", "random_table_1"]},
         },
         search_space={
             "trainer.lr": "loguniform(3e-3, 3e-2)",
             "trainer.weight_decay": "loguniform(1e-4, 1e-2)",
-            "trainer.batch_size": "choice(32, 64, 128)",
+            "trainer.batch_size": "choice(16, 32, 64)",
             "model.channels": "choice(32, 64, 96)",
             "dataset.representation": "choice('ptr', 'random_table_1', 'mendeleev_line')",
         },
