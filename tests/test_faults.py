@@ -19,11 +19,15 @@ from mlflow import MlflowClient
 from sciml.testing import make_context, run_tiny
 
 
+def client(uri):
+    return MlflowClient(uri, registry_uri=uri)  # not the process-wide registry URI an earlier run set
+
+
 def kids(summary_or_uri, experiment_id=None, parent_id=None):
     if experiment_id is None:
         s = summary_or_uri
         summary_or_uri, experiment_id, parent_id = s.tracking_uri, s.experiment_id, s.parent_run_id
-    c = MlflowClient(summary_or_uri)
+    c = client(summary_or_uri)
     return c, c.search_runs([experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'")
 
 
@@ -188,7 +192,7 @@ def test_interrupted_single_run_resumes_its_attempt(sciml_store, tmp_path):
     before = epochs_trained(log_dir, 7)
     res = CliRunner().invoke(get_cli(), ["resume", parent_id])
     assert res.exit_code == 0, res.output
-    c = MlflowClient(f"sqlite:///{sciml_store / 'mlflow.db'}")
+    c = client(f"sqlite:///{sciml_store / 'mlflow.db'}")
     parent = c.get_run(parent_id)
     assert parent.info.status == "FINISHED" and parent.data.tags["sciml.resumed"] == "1"
     _, runs = kids(c.tracking_uri, parent.info.experiment_id, parent_id)
@@ -213,7 +217,7 @@ def _sweep_then_resume(home, log_dir, sig):
     killed_after = time.time() - t0
     db = home / "mlflow.db"
     ((parent_id, status),) = _parent(db)
-    c = MlflowClient(f"sqlite:///{db}")
+    c = client(f"sqlite:///{db}")
     exp = c.get_run(parent_id).info.experiment_id
     _, before = kids(c.tracking_uri, exp, parent_id)
     done_before = {r.data.tags["sciml.trial_id"]: (r.info.run_id, steps(c, r.info.run_id))
@@ -310,7 +314,7 @@ def test_store_that_stays_away_stops_the_run_clearly_then_resume_sends_everythin
     (parent_id,) = [p.name for p in (sciml_store / "runs").iterdir() if p.name != "tune"]
     spool = sciml_store / "runs" / parent_id / "tracking-pending.jsonl"
     assert len(spool.read_text().splitlines()) >= 4  # metrics of several epochs, the ends of both runs
-    c = MlflowClient(f"sqlite:///{sciml_store / 'mlflow.db'}")
+    c = client(f"sqlite:///{sciml_store / 'mlflow.db'}")
     with pytest.raises(MlflowException):
         c.get_registered_model("sciml-toy")  # no half-made registry entry
     monkeypatch.undo()  # the store is back
@@ -334,5 +338,5 @@ def test_registry_entry_is_removed_if_aliasing_fails(sciml_store, monkeypatch):
     with pytest.raises(TrackingUnavailable, match="registering the model failed"):
         run_tiny("toy", "seed=2")
     monkeypatch.undo()
-    c = MlflowClient(f"sqlite:///{sciml_store / 'mlflow.db'}")
+    c = client(f"sqlite:///{sciml_store / 'mlflow.db'}")
     assert c.search_model_versions("name='sciml-toy'") == []

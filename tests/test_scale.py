@@ -134,7 +134,7 @@ def test_sweep_on_a_ray_head_tracked_by_an_mlflow_server(sciml_store, tmp_path, 
                      cpus_per_trial=0.5, address=address, tracking_uri=uri)
         seconds = time.time() - t0
         assert not ray.is_initialized()
-        c = MlflowClient(uri)
+        c = MlflowClient(uri, registry_uri=uri)
         kids = children(c, s.parent_run_id)
         assert len(kids) == 8 == len(s.trials), seconds
         assert all(r.info.status == "FINISHED" for r in kids)
@@ -171,7 +171,7 @@ def test_mlflow_server_killed_mid_run_metrics_are_flushed_when_it_returns(sciml_
                 out, _ = run.communicate(timeout=400)
                 assert run.returncode == 0, out[-3000:]
                 assert "unreachable" in out and "is back" in out
-                c = MlflowClient(uri)
+                c = MlflowClient(uri, registry_uri=uri)
                 exp = c.get_experiment_by_name("sciml-toy")
                 (parent,) = c.search_runs([exp.experiment_id], "tags.`sciml.mode` = 'single'")
                 (child,) = children(c, parent.info.run_id)
