@@ -84,8 +84,7 @@ def test_hook_examples_run_and_print_what_the_page_says(code, expected, tmp_path
     assert "Warning" not in res.stderr, res.stderr[-2000:]
 
 
-@pytest.mark.slow
-def test_mkdocs_builds_strictly(tmp_path):
+def test_mkdocs_builds_strictly(tmp_path):  # ~6-12 s: kept in the fast suite
     mkdocs = shutil.which("mkdocs", path=str(Path(sys.executable).parent)) or shutil.which("mkdocs")
     if mkdocs is None:
         pytest.skip("mkdocs is not installed (pip install -e '.[docs]')")
