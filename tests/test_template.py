@@ -37,6 +37,12 @@ def test_bad_plugin_names_are_one_clear_user_error(bad, why):
     assert res.exit_code == 2 and res.output.startswith("Error: plugin name") and "Traceback" not in res.output
 
 
+def test_a_name_an_installed_plugin_uses_is_refused(tmp_path):
+    res = CliRunner().invoke(cli, ["new-plugin", "toy", "--dir", str(tmp_path / "p")])
+    assert res.exit_code == 2 and "plugin name 'toy' is taken: sciml-toy 0.0.1 is installed" in res.output
+    assert not (tmp_path / "p").exists()
+
+
 def test_render_writes_a_complete_distribution_and_never_overwrites(tmp_path):
     res = CliRunner().invoke(cli, ["new-plugin", "mdsim", "--dir", str(tmp_path / "p"), "--description", "MD, fast"])
     assert res.exit_code == 0, res.output

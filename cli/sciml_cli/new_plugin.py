@@ -45,6 +45,21 @@ def check_name(name: str) -> str:
     return name
 
 
+def check_not_installed(name: str) -> None:
+    """Refuse a name an installed plugin already uses: two entry points ``name`` would clash.
+
+    Raises:
+        UserError: naming the installed distribution.
+    """
+    import importlib.metadata
+
+    for ep in importlib.metadata.entry_points(group="sciml"):
+        if ep.name == name:
+            dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist is not None else ep.value
+            raise UserError(f"plugin name {name!r} is taken: {dist} is installed with that entry point; "
+                            "choose another name")
+
+
 def render_plugin(name: str, dest: str | Path | None = None, description: str | None = None) -> Path:
     """Render the template for plugin ``name`` into ``dest`` (default ``./sciml-NAME``).
 
@@ -92,6 +107,7 @@ def new_plugin(name, dest, description):
     pipeline with a search space, a README and its own tests. Then:
       pip install -e ./sciml-NAME && sciml run NAME
     """
+    check_not_installed(check_name(name))
     out = render_plugin(name, dest, description)
     files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     click.echo(f"created {out}/ ({len(files)} files):")
