@@ -32,7 +32,6 @@ import numpy as np
 
 def train_policy(ds, epochs, seed=0, log=print):
     import torch
-
     from sciml_retro.model import RetroPolicy
 
     torch.manual_seed(seed)
@@ -52,6 +51,7 @@ def train_policy(ds, epochs, seed=0, log=print):
 
 def syntheseus_planners(model, stock, time_limit, c=1.5, top_k=50):
     """Factories of the peer searches, each given a fresh reaction model wrapping our expander."""
+    from sciml_retro.search import Expander, model_functions
     from syntheseus import Bag, Molecule, SingleProductReaction
     from syntheseus.interface.models import BackwardReactionModel
     from syntheseus.search.algorithms.best_first.retro_star import RetroStarSearch
@@ -64,8 +64,6 @@ def syntheseus_planners(model, stock, time_limit, c=1.5, top_k=50):
         ReactionModelLogProbCost,
         ReactionModelProbPolicy,
     )
-
-    from sciml_retro.search import Expander, model_functions
 
     class Inventory(BaseMolInventory):
         def is_purchasable(self, mol):
@@ -113,7 +111,7 @@ def run_syntheseus(factory, targets, refs):
     from syntheseus.search.analysis.route_extraction import iter_routes_time_order
 
     rows = []
-    for t, ref in zip(targets, refs):
+    for t, ref in zip(targets, refs, strict=True):
         alg = factory()
         t0 = time.perf_counter()
         graph, _ = alg.run_from_mol(Molecule(t))
@@ -144,7 +142,6 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(1)
     from sciml.testing import make_context
-
     from sciml_retro.dataset import RetroDataset
     from sciml_retro.evaluate import plan_targets, summarize_rows, topk_accuracy
     from sciml_retro.model import load_policy, save_policy
@@ -191,7 +188,7 @@ def main(argv=None) -> int:
         for name, use_filter in variants.items():
             rows = []
             t1 = time.time()
-            for t, ref in zip(targets, refs):  # a fresh planner (and expansion cache) per target
+            for t, ref in zip(targets, refs, strict=True):  # a fresh planner (and expansion cache) per target
                 cfg = SearchConfig(time_limit=lim, max_routes=1, use_filter=use_filter)
                 rows += plan_targets(planner_from_model(model, ds.stock, cfg), [t], [ref])
             res[name], per_target[name] = summarize_rows(rows), rows

@@ -22,7 +22,6 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-
 from sciml.errors import UserError
 
 from sciml_retro.chem import canonical_smiles, inchikey
@@ -131,7 +130,7 @@ def shortest_routes(products, reactants, stock: Stock, max_rounds: int = 50) -> 
     best: dict[str, int] = {}
     for _ in range(max_rounds):
         changed = False
-        for i, (pk, rks) in enumerate(zip(pkeys, rkeys)):
+        for i, (pk, rks) in enumerate(zip(pkeys, rkeys, strict=True)):
             if pk is None or pk in stock.keys or any(k is None or k == pk for k in rks):
                 continue
             total = 1.0 + sum(c(k) for k in rks)
@@ -173,7 +172,7 @@ def route_split(table: dict, stock: Stock, *, min_steps=2, max_steps=10, test_fr
     pkeys = [inchikey(p) for p in products]
     rkeys = [[inchikey(r) for r in rs.split(".")] for rs in reactants]
     key_to_smiles = {}
-    for p, k in zip(products, pkeys):
+    for p, k in zip(products, pkeys, strict=True):
         key_to_smiles.setdefault(k, p)
     bench = sorted(k for k, v in cost.items() if min_steps <= v <= max_steps)
     rng = np.random.default_rng(seed)
@@ -201,7 +200,7 @@ def template_library(templates, split, min_count: int) -> tuple[list[str], np.nd
 
     Returns ``(library, labels, counts)``: ``labels[i]`` = library index of reaction i's template or -1.
     """
-    counts = Counter(t for t, s in zip(templates, split) if t and s == 0)
+    counts = Counter(t for t, s in zip(templates, split, strict=True) if t and s == 0)
     library = sorted((t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t))
     index = {t: i for i, t in enumerate(library)}
     labels = np.array([index.get(t, -1) for t in templates], dtype=np.int64)

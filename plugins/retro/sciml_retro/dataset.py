@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import Field
-
 import sciml
+from pydantic import Field
 from sciml.caching import file_sha256
 
 from sciml_retro import data as D
@@ -60,7 +59,7 @@ def make_negatives(products, reactants, labels, library, rng, max_tries=40, per_
 
     queries = [Chem.MolFromSmarts(t.split(">>")[0]) for t in library]
     out = []
-    for prod, reac, lab in zip(products, reactants, labels):
+    for prod, reac, lab in zip(products, reactants, labels, strict=True):
         mol = Chem.MolFromSmiles(prod)
         if mol is None:
             continue

@@ -16,9 +16,8 @@ Metrics (keys as logged):
 from __future__ import annotations
 
 import numpy as np
-from pydantic import Field
-
 import sciml
+from pydantic import Field
 
 
 def topk_accuracy(model, fps_packed, labels, ks=(1, 10, 50), batch=1024) -> dict[int, float]:

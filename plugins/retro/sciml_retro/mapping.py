@@ -84,11 +84,18 @@ def map_file(in_path, out_path, batch_size: int = 16, limit: int | None = None, 
         return 0
     mapper = _mapper()
     written, t0 = 0, time.time()
+    if out_path.exists() and out_path.stat().st_size:
+        with open(out_path, "rb") as fh:
+            fh.seek(-1, os.SEEK_END)
+            partial = fh.read(1) != b"\n"
+        if partial:  # a killed run left half a line: end it so the next line starts clean
+            with open(out_path, "a", encoding="utf-8") as fh:
+                fh.write("\n")
     with open(out_path, "a", encoding="utf-8") as fh:
         for start in range(0, len(todo), batch_size):
             batch = todo[start : start + batch_size]
             rxns = [reaction_smiles(r) for r in batch]
-            for rec, rxn, res in zip(batch, rxns, map_batch(mapper, rxns)):
+            for rec, rxn, res in zip(batch, rxns, map_batch(mapper, rxns), strict=True):
                 fh.write(json.dumps({"id": rec["id"], "rxn": rxn, **res}) + "\n")
             fh.flush()
             written += len(batch)

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import sciml
 import torch
 import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
-
-import sciml
 
 
 class RetroPolicy(nn.Module):

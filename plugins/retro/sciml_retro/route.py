@@ -139,7 +139,7 @@ def draw_route(route: Route, step_size=(700, 180)):
     steps = route.reactions()
     n = max(len(steps), 1)
     fig, axes = plt.subplots(n, 1, figsize=(step_size[0] / 100, step_size[1] / 100 * n + 0.4), squeeze=False)
-    for ax, k in zip(axes[:, 0], range(n)):
+    for ax, k in zip(axes[:, 0], range(n), strict=True):
         ax.axis("off")
         if not steps:
             img = Draw.MolToImage(__import__("rdkit.Chem", fromlist=["MolFromSmiles"]).MolFromSmiles(route.target),

@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 import pytest
-
 import sciml
 from sciml_retro.chem import canonical_smiles, inchikey, parse_target
 from sciml_retro.reactions import load_reactions
@@ -183,7 +182,6 @@ def test_reaction_file_loaders(tmp_path):
 
 def test_topk_accuracy_counts_library_misses():
     import torch
-
     from sciml_retro.evaluate import topk_accuracy
 
     class Fixed(torch.nn.Module):  # logits rank template 0 > 1 > 2 > 3 for every input
@@ -198,7 +196,6 @@ def test_topk_accuracy_counts_library_misses():
 
 def test_policy_checkpoint_carries_its_template_library(tmp_path):
     import torch
-
     from sciml_retro.model import RetroPolicy, load_policy, save_policy
 
     meta = {"n_bits": 64, "radius": 2, "n_templates": 2, "templates": ["[C:1]>>[C:1]", "[N:1]>>[N:1]"]}
@@ -238,3 +235,30 @@ def test_shortest_routes_stock_and_route_split_on_a_hand_made_network():
     assert sorted(sp["target_routes"][0]) == [0, 1, 2] and list(sp["split"]) == [2, 2, 2, 0]
     lib, labels, counts = D.template_library(table["templates"], sp["split"], min_count=1)
     assert lib == ["t1"] and list(labels) == [0, -1, -1, 0]  # only training reactions count
+
+
+def test_mapping_output_resumes_and_compresses(tmp_path, monkeypatch):
+    from sciml_retro import mapping
+
+    src = tmp_path / "in.smi"
+    src.write_text("CC(=O)Cl.Nc1ccccc1>>CC(=O)Nc1ccccc1 a\nCCO.CC(=O)O>>CCOC(C)=O b\nCO.CC(=O)O>>COC(C)=O c\n")
+    out = tmp_path / "mapped.jsonl"
+    # a run killed mid-line: one complete line, one truncated
+    out.write_text(json.dumps({"id": "a", "rxn": "x", "mapped": "[CH3:1]>>[CH3:1]", "confidence": 0.9}) + '\n{"id": "b", "rx')
+    assert mapping.done_ids(out) == {"a"}
+
+    class FakeMapper:  # stands in for RXNMapper: records what it is asked to map
+        seen: list = []
+
+        def get_attention_guided_atom_maps(self, rxns):
+            FakeMapper.seen += rxns
+            return [{"mapped_rxn": r, "confidence": 0.5} for r in rxns]
+
+    monkeypatch.setattr(mapping, "_mapper", lambda: FakeMapper())
+    assert mapping.map_file(src, out, batch_size=1, log=lambda m: None) == 2
+    assert FakeMapper.seen == ["CCO.CC(=O)O>>CCOC(C)=O", "CO.CC(=O)O>>COC(C)=O"]  # 'a' was not mapped again
+    assert mapping.map_file(src, out, log=lambda m: None) == 0
+    n = mapping.compress(out, tmp_path / "m.jsonl.gz")
+    with gzip.open(tmp_path / "m.jsonl.gz", "rt") as fh:
+        rows = [json.loads(x) for x in fh]
+    assert n == 3 and [r["id"] for r in rows] == ["a", "b", "c"]
