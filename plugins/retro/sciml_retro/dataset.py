@@ -178,7 +178,8 @@ class RetroDataset(sciml.Dataset):
         return _Split(a["fps"][idx], a["labels"][idx], a["filter_fp"][fsel], a["filter_x"][fsel], a["filter_y"][fsel])
 
     def fingerprint(self) -> str:
-        return self._key
+        """Content hash of the prepared data (source file + config); of the config before :meth:`prepare`."""
+        return getattr(self, "_key", None) or super().fingerprint()
 
     def split_indices(self):
         s = self.arrays["split"]

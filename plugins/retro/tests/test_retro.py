@@ -262,3 +262,15 @@ def test_mapping_output_resumes_and_compresses(tmp_path, monkeypatch):
     with gzip.open(tmp_path / "m.jsonl.gz", "rt") as fh:
         rows = [json.loads(x) for x in fh]
     assert n == 3 and [r["id"] for r in rows] == ["a", "b", "c"]
+
+
+def test_predict_reads_target_files(tmp_path):
+    from sciml_retro.predict import read_targets
+
+    (tmp_path / "t.smi").write_text("# targets\nCCO ethanol\n\nc1ccccc1\n")
+    assert read_targets(tmp_path / "t.smi") == ["CCO", "c1ccccc1"]
+    (tmp_path / "t.csv").write_text("name,smiles\na,CCN\n")
+    assert read_targets(tmp_path / "t.csv") == ["CCN"]
+    (tmp_path / "u.csv").write_text("name,mol\na,CCN\n")
+    with pytest.raises(sciml.UserError, match="'smiles' column"):
+        read_targets(tmp_path / "u.csv")
