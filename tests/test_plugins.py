@@ -93,3 +93,11 @@ def test_broken_entry_point_is_reported(monkeypatch):
     infos = {i.name: i for i in plugins.plugin_infos()}
     assert "No module named 'sciml_ghost_missing'" in infos["ghost"].error
     assert infos["toy"].error is None
+
+
+def test_running_a_blocked_plugin_says_why():
+    future = make_plugin(sciml_register_models=lambda register: None)
+    future.SCIML_API = "2"
+    plugins.register_plugin(plugins.get_plugin_manager(), future, "future")
+    with pytest.raises(UserError, match="plugin 'future' is installed but not loaded: needs sciml plugin API 2"):
+        registry.get_registry().pipeline("future")

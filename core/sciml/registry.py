@@ -122,6 +122,10 @@ class Registry:
         chosen = [e for e in mine if e.name == "default"] or (mine if len(mine) == 1 else [])
         if chosen:
             return chosen[0].factory
+        from sciml.plugins import load_errors
+
+        if name in load_errors():
+            raise UserError(f"plugin {name!r} is installed but not loaded: {load_errors()[name]}")
         plugins = sorted({e.plugin for e in self.entries("pipeline")})
         if mine:
             raise UserError(f"plugin {name!r} has several pipelines; pick one of: "
