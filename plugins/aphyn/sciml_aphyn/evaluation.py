@@ -93,8 +93,9 @@ class Table1Evaluator(sciml.Evaluator):
             curriculum_epochs=0)
         if c.baseline_epochs == 0:
             return base, 0.0
+        physics_cfg = base_cfg.model_dump(exclude={"width", "n_blocks", "init_gain"})  # F_dl-only keys
         key = sciml.content_hash({
-            "data": data.fingerprint(), "model": base_cfg.model_dump(),
+            "data": data.fingerprint(), "model": physics_cfg,
             "trainer": trainer_cfg.model_dump(), "seed": self.context.seed})
         path = Path(self.context.cache_dir) / "aphyn" / f"baseline_{key}.npz"
 

@@ -33,6 +33,11 @@ def test_table1_results_figures_and_cached_baseline(tiny_dataset, tmp_path):
     res2 = Table1Evaluator(cfg, ctx).evaluate(model, tiny_dataset, RecordingReporter(tmp_path / "rep2"))
     assert res2["baseline_tau_close"] == res["baseline_tau_close"]
     assert res2["baseline_val_mse"] == res["baseline_val_mse"]
+    # F_dl-only settings (width) do not change the physics-only baseline: still one cache entry
+    wider = APHYNEP(APHYNEP.Config(width=4), tiny_dataset.metadata)
+    res3 = Table1Evaluator(cfg, ctx).evaluate(wider, tiny_dataset, RecordingReporter(tmp_path / "rep3"))
+    assert res3["baseline_tau_close"] == res["baseline_tau_close"]
+    assert len(list((tmp_path / "evalcache" / "aphyn").glob("baseline_*.npz"))) == 1
     assert noisy.shape[1] == 16
 
 
