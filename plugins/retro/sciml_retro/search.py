@@ -274,6 +274,7 @@ class MCTS:
             if sig not in seen:
                 seen.add(sig)
                 uniq.append(r)
+        uniq = uniq[: cfg.max_routes]  # one expansion can solve several children at once
         return SearchResult(target=target, routes=uniq, solved=bool(uniq), time_to_first=first,
                             iterations=it, elapsed=time.perf_counter() - t0, n_nodes=n_nodes)
 

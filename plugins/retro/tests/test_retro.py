@@ -274,3 +274,11 @@ def test_predict_reads_target_files(tmp_path):
     (tmp_path / "u.csv").write_text("name,mol\na,CCN\n")
     with pytest.raises(sciml.UserError, match="'smiles' column"):
         read_targets(tmp_path / "u.csv")
+
+
+def test_max_routes_caps_the_routes_returned():
+    target = canonical_smiles("CC(=O)Nc1ccc(-c2ccccc2)cc1")
+    many = _toy_planner(max_routes=10)[0].search(target)
+    one = _toy_planner(max_routes=1)[0].search(target)
+    assert len(many.routes) >= 2 and len(one.routes) == 1
+    assert one.routes[0].n_steps == min(r.n_steps for r in many.routes)
