@@ -61,14 +61,15 @@ def regression_metrics(pred: dict, y: np.ndarray, prefix: str) -> dict[str, floa
 class RegressionEvaluator(sciml.Evaluator):
     class Config(sciml.ComponentConfig):
         experimental: bool = Field(True, description="MAE against pymatgen's experimental X2YZ formation enthalpies")
-        learning_curve_sizes: list[int] = Field([500], description="training-set sizes (compounds) of the error-vs-size curve; the full training set is always added")
+        learning_curve_sizes: list[int] = Field([500, 2000], description="training-set sizes (compounds) of the error-vs-size curve")
+        learning_curve_full: bool = Field(False, description="also train every curve representation on the full training set")
         learning_curve_representations: list[str] = Field(["ptr", "random_table_1"], description="representations compared (paper Fig. 2b, d)")
-        learning_curve_epochs: int = Field(15, ge=0, description="epochs of every learning-curve training (0 = no curve)")
+        learning_curve_epochs: int = Field(10, ge=0, description="epochs of every learning-curve training (0 = no curve)")
         lr: float = Field(0.01, gt=0, description="lr of the auxiliary trainings (curve, stability)")
         batch_size: int = Field(64, ge=1, description="batch size of the auxiliary trainings")
         krr: bool = Field(True, description="kernel ridge regression baseline on the Mendeleev line")
         stability: bool = Field(True, description="transfer learning to a stability classifier")
-        stability_epochs: int = Field(15, ge=1, description="fine-tuning epochs of the stability classifier")
+        stability_epochs: int = Field(10, ge=1, description="fine-tuning epochs of the stability classifier")
         negatives_per_positive: float = Field(3.0, gt=0, description="unlabelled compositions drawn as negatives per known X2YZ")
         stable_threshold: float = Field(0.99, gt=0, lt=1, description="probability above which a compound is called stable (paper: 0.99)")
         heatmap_x: list[str] = Field(["W"], description="X elements of the X2YZ stability heatmaps (paper Fig. 3c: W)")
@@ -106,7 +107,9 @@ class RegressionEvaluator(sciml.Evaluator):
 
         c = self.config
         n_full = data.metadata["n_train"]
-        sizes = sorted({s for s in c.learning_curve_sizes if s < n_full} | {n_full})
+        sizes = sorted({s for s in c.learning_curve_sizes if s < n_full} | ({n_full} if c.learning_curve_full else set()))
+        if not sizes:
+            sizes = [n_full]
         base = data.config.model_dump()
         seed = getattr(self.context, "seed", 0)
         curve = {}

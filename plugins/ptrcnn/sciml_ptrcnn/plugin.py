@@ -41,10 +41,11 @@ def sciml_register_pipelines(register):
             "dataset": {"source": "chgnet", "representation": "ptr", "normalization": "whitening"},
             # channels 32 (paper: 96) keeps `sciml run ptrcnn` to a few minutes on 2 shared cores
             "model": {"task": "multi", "channels": 32, "hidden": 192},
-            "trainer": {"max_epochs": 20, "batch_size": 16, "lr": 0.01, "momentum": 0.85,
-                        "weight_decay": 0.005, "patience": 8},
-            "evaluator": {"learning_curve_sizes": [500], "learning_curve_epochs": 15,
-                          "learning_curve_representations": ["ptr", "random_table_1"]},
+            "trainer": {"max_epochs": 12, "batch_size": 16, "lr": 0.01, "momentum": 0.85,
+                        "weight_decay": 0.005, "patience": 5},
+            "evaluator": {"learning_curve_sizes": [500, 2000], "learning_curve_epochs": 10,
+                          "learning_curve_representations": ["ptr", "random_table_1"],
+                          "stability_epochs": 10},
         },
         search_space={
             "trainer.lr": "loguniform(3e-3, 3e-2)",

@@ -37,7 +37,7 @@ def test_trainer_reports_and_checkpoints(trained):
 def test_evaluator_metrics_and_figures(trained):
     ctx, d, m, rep, _ = trained
     ev = RegressionEvaluator(RegressionEvaluator.Config(
-        learning_curve_sizes=[20], learning_curve_epochs=1, stability_epochs=1, heatmap_x=["Co"]), ctx)
+        learning_curve_sizes=[20], learning_curve_full=True, learning_curve_epochs=1, stability_epochs=1, heatmap_x=["Co"]), ctx)
     r = ev.evaluate(m, d, rep)
     # the metric equals an independent computation
     x = torch.from_numpy(d.images("test"))
