@@ -123,27 +123,32 @@ def children(client, parent_id):
 
 @pytest.mark.slow
 @pytest.mark.integration
-def test_sweep_on_a_ray_head_tracked_by_an_mlflow_server(sciml_store, tmp_path, monkeypatch):
-    import ray
-
-    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # the test's own head runs without a token
-    with ray_head(free_port()) as address, mlflow_server(tmp_path / "mlflow", free_port()) as server:
-        uri = f"http://127.0.0.1:{server.args[server.args.index('--port') + 1]}"
+def test_sweep_on_a_ray_head_tracked_by_an_mlflow_server(sciml_store, tmp_path):
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    with ray_head(free_port()) as address, mlflow_server(tmp_path / "mlflow", port):
         t0 = time.time()
-        s = run_tiny("toy", "seed=5", "trainer.max_epochs=2", tune=True, num_samples=4, seeds=2, max_concurrent=4,
-                     cpus_per_trial=0.5, address=address, tracking_uri=uri)
+        # the driver is a separate `sciml` process: Ray's auth settings stay out of this one
+        env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+        res = subprocess.run([sys.executable, "-m", "sciml_cli.main", "run", "toy", "--tune", "--seed", "5",
+                              "--set", "trainer.max_epochs=2", "--num-samples", "4", "--seeds", "2",
+                              "--max-concurrent", "4", "--cpus-per-trial", "0.5", "--address", address,
+                              "--tracking-uri", uri], env=env, capture_output=True, text=True, timeout=900)
         seconds = time.time() - t0
-        assert not ray.is_initialized()
+        assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+        assert "8 trial(s), 8 finished" in res.stdout, res.stdout
         c = MlflowClient(uri, registry_uri=uri)
-        kids = children(c, s.parent_run_id)
-        assert len(kids) == 8 == len(s.trials), seconds
+        exp = c.get_experiment_by_name("sciml-toy")
+        (parent,) = c.search_runs([exp.experiment_id], "tags.`sciml.mode` = 'tune'")
+        kids = children(c, parent.info.run_id)
+        assert len(kids) == 8, seconds
         assert all(r.info.status == "FINISHED" for r in kids)
         assert all([m.step for m in c.get_metric_history(r.info.run_id, "val_loss")] == [0, 1] for r in kids)
         assert all("test_mse" in r.data.metrics for r in kids)
-        assert c.get_run(s.parent_run_id).info.status == "FINISHED"
-        assert c.get_model_version_by_alias("sciml-toy", "champion").run_id == s.best.run_id
-        assert {a.path for a in c.list_artifacts(s.best.run_id)} >= {"config.yaml", "loss_curves.png"}
-        assert c.get_model_version("sciml-toy", s.model_version).status == "READY"
+        assert parent.info.status == "FINISHED" and parent.data.params["tune.address"] == address
+        mv = c.get_model_version_by_alias("sciml-toy", "champion")
+        assert mv.status == "READY" and mv.run_id == parent.data.tags["sciml.best_run_id"]
+        assert {a.path for a in c.list_artifacts(mv.run_id)} >= {"config.yaml", "loss_curves.png"}
 
 
 @pytest.mark.slow

@@ -255,6 +255,10 @@ def run(options: RunOptions) -> RunSummary:
         from sciml.tuning import check_address
 
         check_address(options.address)
+    if not options.tune and "device" in config["trainer"]:
+        from sciml.training import resolve_device
+
+        resolve_device(config["trainer"]["device"])  # a missing CUDA device is bad input, found now
     base_seed = config["seed"] if config["seed"] is not None else _draw_seed()
     if options.tune:
         from sciml.tuning import check_samples
