@@ -144,7 +144,10 @@ def _predict_energies(model, structs, batch_size: int = 64) -> np.ndarray:
     """CHGNet energies (eV/atom) of ``structs``; NaN for a structure CHGNet refuses (e.g. isolated
     atoms in a far too large cell)."""
     try:
-        return np.array([float(p["e"]) for p in model.predict_structure(structs, task="e", batch_size=batch_size)])
+        pred = model.predict_structure(structs, task="e", batch_size=batch_size)
+        if isinstance(pred, dict):  # CHGNet returns a bare dict for a one-structure list
+            pred = [pred]
+        return np.array([float(p["e"]) for p in pred])
     except ValueError:
         out = []
         for s in structs:
