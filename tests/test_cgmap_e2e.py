@@ -16,8 +16,9 @@ def test_cgmap_tune_through_the_cli(sciml_store):
     from sciml_cli.main import get_cli
 
     # one bead is connectivity-preserving by construction, so every trial is acceptable
+    # (min_beads=1 lifts the plugin's rejection of collapsed mappings for this budget test)
     args = ["run", "cgmap", "--tune", "--num-samples", "2", "--seeds", "2", "--seed", "3",
-            "--set", "dataset.n_frames=100", "--set", "trainer.max_epochs=2",
+            "--set", "dataset.n_frames=100", "--set", "trainer.max_epochs=2", "--set", "evaluator.min_beads=1",
             "--search", "model.n_beads=choice(1)"]
     res = CliRunner().invoke(get_cli(), args, catch_exceptions=False)
     assert res.exit_code == 0, res.output

@@ -119,3 +119,14 @@ def test_pin_memory_follows_device(tmp_path):
     t = trainer(ctx)
     assert t._loader(model, data.split("train"), True, "cuda").pin_memory is True
     assert t._loader(model, data.split("train"), True, "cpu").pin_memory is False
+
+
+def test_best_state_copy_keeps_non_tensor_extra_state(tmp_path):
+    from sciml.training import _copy_state
+
+    extra = {"templates": ["[C:1]>>[C:1]"]}
+    state = {"w": torch.ones(2), "_extra_state": extra}
+    copied = _copy_state(state)
+    state["w"].add_(1)
+    extra["templates"].append("x")
+    assert copied["w"].tolist() == [1.0, 1.0] and copied["_extra_state"] == {"templates": ["[C:1]>>[C:1]"]}

@@ -254,7 +254,7 @@ class DefaultTrainer(Trainer):
             improved = sign * value < best - c.min_delta
             if improved:
                 best, best_epoch = sign * value, epoch
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                best_state = _copy_state(model.state_dict())
             if c.stop_rule == "no_change":
                 stale = stale + 1 if previous is not None and abs(value - previous) < c.min_delta else 0
             else:
@@ -290,3 +290,12 @@ def _batch_len(batch: Any) -> int:
     if isinstance(batch, (list, tuple)) and batch:
         return _batch_len(batch[0])
     return 1
+
+
+def _copy_state(state: dict[str, Any]) -> dict[str, Any]:
+    """A detached copy of a state dict; non-tensor entries (``get_extra_state``) are deep-copied."""
+    import copy
+
+    import torch
+
+    return {k: v.detach().clone() if isinstance(v, torch.Tensor) else copy.deepcopy(v) for k, v in state.items()}
