@@ -103,6 +103,7 @@ def test_template_round_trip_install_test_run_tune(tmp_path):
         assert "7 passed" in out["own tests"], out["own tests"][-3000:]
         assert f"registered model: models:/sciml-{NAME}/1 (alias @champion)" in out["run"], out["run"][-3000:]
         assert "2 trial(s), 2 finished" in out["tune"], out["tune"][-3000:]
+        assert f"registered model: models:/sciml-{NAME}/1" in out["tune"], out["tune"][-3000:]
 
         from mlflow import MlflowClient
 
