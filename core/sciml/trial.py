@@ -184,7 +184,8 @@ def execute_trial(config: Mapping[str, Any], context: Context, reporter: FileRep
     results = evaluator.evaluate(model, dataset, reporter) or {}
     accepted, reason = evaluator.accept(results)
     metrics, other = split_results(results)
-    metrics.update({k: float(v) for k, v in fit_metrics.items()})
+    # the evaluator has the last word where the trainer returned a metric of the same name
+    metrics = {**{k: float(v) for k, v in fit_metrics.items()}, **metrics}
     model.cpu()
     save_model_dir(context.run_dir / "model", model, dict(config), metadata)
     outcome = {
