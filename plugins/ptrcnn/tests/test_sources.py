@@ -63,12 +63,18 @@ def test_experimental_x2yz_in_ev_per_atom():
     assert e == pytest.approx(-0.152, abs=2e-3)
 
 
-def test_stability_positives_committed_matches_rebuild():
+def test_stability_positives_committed_include_the_experimental_x2yz():
     committed = load_stability_positives()
     assert len(committed) > 500
+    assert set(load_experimental()["formula"]) <= set(committed["formula"])
+
+
+def test_stability_positives_committed_matches_rebuild():
+    # the rebuild reads a data file shipped in matminer (pip install --no-deps matminer)
+    pytest.importorskip("matminer", reason="matminer is not installed: the committed list cannot be rebuilt here")
+    committed = load_stability_positives()
     rebuilt = build_stability_positives()
     assert set(committed["formula"]) == set(rebuilt["formula"])
-    assert set(load_experimental()["formula"]) <= set(committed["formula"])
 
 
 def test_committed_chgnet_table():
