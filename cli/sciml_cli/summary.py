@@ -11,9 +11,11 @@ def _fmt(v: float) -> str:
 
 def print_summary(summary) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    console = Console(stderr=False, highlight=False)
+    # soft wrap: long lines are not cut into pieces when the output goes to a file or a pipe
+    console = Console(stderr=False, highlight=False, soft_wrap=True)
     trials = summary.trials
     failed = [t for t in trials if t.status == "FAILED"]
     stopped = [t for t in trials if t.status == "STOPPED"]
@@ -23,9 +25,9 @@ def print_summary(summary) -> None:
                   f"{len(stopped)} stopped early, {len(rejected)} rejected by selection "
                   f"in {summary.seconds:.0f} s")
     for t in failed:
-        console.print(f"  [red]failed[/red] {t.name}: {t.error}")
+        console.print(f"  [red]failed[/red] {t.name}: {escape(str(t.error))}")
     for t in rejected:
-        console.print(f"  [yellow]rejected[/yellow] {t.name}: {t.reason}")
+        console.print(f"  [yellow]rejected[/yellow] {t.name}: {escape(t.reason)}")
     if summary.aggregates and any(a.get(summary.metric, (0, 0, 0))[2] > 1 for a in summary.aggregates.values()):
         table = Table(title=f"{summary.metric} over seeds (mean ± std)")
         table.add_column("config")
@@ -37,7 +39,7 @@ def print_summary(summary) -> None:
                 table.add_row(h, f"{_fmt(m)} ± {_fmt(s)}", str(n))
         console.print(table)
     for line in summary.extra_lines:
-        console.print(line)
+        console.print(escape(line))
     best = summary.best
     if best is None:
         console.print("[red]no trial finished with an accepted model; nothing registered[/red]")

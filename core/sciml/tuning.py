@@ -120,11 +120,16 @@ def _restore_into(run_dir: Path) -> bool:
 
     The trial directory survives on the node that ran it: a final ``outcome.json`` there
     means the trial completed in an earlier session (its result is reported again, not
-    recomputed). Otherwise ``last.pt`` from Tune's latest checkpoint is used when the
-    directory has none, so training continues from the last saved epoch.
+    recomputed). Otherwise ``last.pt`` from Tune's latest checkpoint replaces the local one,
+    so training continues from the last epoch whose metrics were reported.
     """
     from ray import tune
 
+    if not (run_dir / "outcome.json").exists():
+        # Tune's checkpoint is the state whose metrics MLflow has seen; a local last.pt may be
+        # an epoch ahead of it (written just before the interruption), so it is not trusted
+        for name in ("last.pt", "last.pt.sha256", "best.pt"):
+            (run_dir / name).unlink(missing_ok=True)
     restored = tune.get_checkpoint()
     if restored is not None:
         with restored.as_directory() as d:
@@ -147,8 +152,12 @@ def _trainable(params: dict[str, Any], base_config: dict[str, Any]) -> None:
     from sciml.trial import FileReporter, execute_trial
 
     config = _validated({**apply_overrides(base_config, params["overrides"]), "seed": int(params["seed"])})
+    from sciml.tracking import sciml_home
+
     ctx = tune.get_context()
-    run_dir = Path(ctx.get_trial_dir()) / "sciml"
+    # outside Tune's trial directory: Ray syncs that one while the trial writes, and trips over
+    # files replaced under it; results travel to the driver as the final Tune checkpoint
+    run_dir = sciml_home() / "runs" / "trials" / ctx.get_experiment_name() / f"{ctx.get_trial_name()}-{ctx.get_trial_id()}"
     run_dir.mkdir(parents=True, exist_ok=True)
     if _restore_into(run_dir):
         outcome = json.loads((run_dir / "outcome.json").read_text())
@@ -341,7 +350,10 @@ def _init_ray(address: str | None) -> bool:
 
     if ray.is_initialized():
         return False
+    from sciml.tracking import sciml_home
+
     env = {k: v for k, v in os.environ.items() if k.startswith(("SCIML_", "MLFLOW_"))}
+    env["SCIML_HOME"] = str(sciml_home())  # absolute: workers run in other directories
     kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING,
                               "log_to_driver": os.environ.get("SCIML_RAY_LOGS") == "1",
                               "runtime_env": {"env_vars": env}}
