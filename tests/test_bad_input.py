@@ -82,8 +82,7 @@ ROWS = [
                  "Xx", marks=needs("ptrcnn"), id="ptrcnn-unknown-element"),
     pytest.param(["run", "ptrcnn", "--set", "dataset.source=csv", "--set", "dataset.path={tmp}/empty.csv"],
                  "empty.csv", id="ptrcnn-empty-file",
-                 marks=[needs("ptrcnn"), pytest.mark.xfail(reason="ptrcnn sources.load_csv lets pandas' EmptyDataError "
-                                                                  "out (the trial fails) instead of a UserError")]),
+                 marks=needs("ptrcnn")),
     pytest.param(["run", "ptrcnn", "--set", "dataset.source=csv", "--set", "dataset.path={tmp}/nothere.csv"],
                  "nothere.csv", marks=needs("ptrcnn"), id="ptrcnn-missing-file"),
     pytest.param(["run", "spheroid", "--set", "dataset.source=platemap", "--set",

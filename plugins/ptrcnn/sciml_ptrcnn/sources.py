@@ -113,10 +113,13 @@ def load_csv(path: str | Path) -> pd.DataFrame:
     ``lattice_parameter`` (Å) columns.
 
     Raises:
-        UserError: missing columns, or a formula that is not X2YZ over the paper's elements.
+        UserError: an empty file, missing columns, or a formula that is not X2YZ over the paper's elements.
     """
     path = Path(path)
-    df = pd.read_csv(_open_text(path))
+    try:
+        df = pd.read_csv(_open_text(path))
+    except pd.errors.EmptyDataError:
+        raise UserError(f"{path} is empty: expected a header with a 'formula' column and rows") from None
     if "formula" not in df:
         raise UserError(f"{path} has no 'formula' column (columns: {', '.join(map(str, df.columns))})")
     if not {"formation_energy_per_atom", "lattice_parameter"} & set(df.columns):
