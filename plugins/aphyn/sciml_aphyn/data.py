@@ -34,7 +34,28 @@ def _tensor_dataset(traces: np.ndarray):
     return TensorDataset(torch.from_numpy(np.ascontiguousarray(traces, dtype=np.float32)))
 
 
-class TP06SlabDataset(sciml.Dataset):
+class _TraceDataset(sciml.Dataset):
+    """Shared by both datasets: ``noisy``/``clean``/``start`` per split, set by ``prepare``.
+
+    ``split("test")`` is the validation set (the paper reports train and validation).
+    """
+
+    noisy: dict[str, np.ndarray]
+    clean: dict[str, np.ndarray]
+    start: dict[str, np.ndarray]
+
+    def split(self, name: str):
+        if name not in SPLITS:
+            raise sciml.UserError(f"split {name!r} is not one of {list(SPLITS)}")
+        return _tensor_dataset(self.noisy["val" if name == "test" else name])
+
+    def arrays(self, name: str) -> dict[str, np.ndarray]:
+        """``noisy``/``clean`` ``(n_pixels, n_samples)`` and ``start`` ``(n_pixels,)`` of a split."""
+        key = "val" if name == "test" else name
+        return {"noisy": self.noisy[key], "clean": self.clean[key], "start": self.start[key]}
+
+
+class TP06SlabDataset(_TraceDataset):
     """TP06 monodomain slab simulated with finitewave (paper §3.1).
 
     Train: stimulus in the top-left corner; val: stimulus near the centre (paper Fig. 1).
@@ -101,22 +122,12 @@ class TP06SlabDataset(sciml.Dataset):
             "source": "tp06_slab",
         }
 
-    def split(self, name: str):
-        if name not in SPLITS:
-            raise sciml.UserError(f"split {name!r} is not one of {list(SPLITS)}")
-        return _tensor_dataset(self.noisy["val" if name == "test" else name])
-
-    def arrays(self, name: str) -> dict[str, np.ndarray]:
-        """``noisy``/``clean`` ``(n*n, n_samples)`` and ``start`` ``(n*n,)`` of a split."""
-        key = "val" if name == "test" else name
-        return {"noisy": self.noisy[key], "clean": self.clean[key], "start": self.start[key]}
-
     def fingerprint(self) -> str:
         return sciml.content_hash({"class": "TP06SlabDataset", "config": self.config.model_dump(),
                                    "finitewave": _finitewave_version()})
 
 
-class OpticalMappingDataset(sciml.Dataset):
+class OpticalMappingDataset(_TraceDataset):
     """Users' own optical-mapping traces (paper §3.2): one ``.csv``/``.npy`` file per split.
 
     Files hold one trace per pixel (see :func:`sciml_aphyn.traces.read_trace_file`); they
@@ -145,15 +156,6 @@ class OpticalMappingDataset(sciml.Dataset):
         self.metadata = {"sampling_interval": c.sampling_interval, "horizon": c.horizon,
                          "n_samples": int(self.noisy["train"].shape[1]), "grid": None,
                          "source": "optical_mapping"}
-
-    def split(self, name: str):
-        if name not in SPLITS:
-            raise sciml.UserError(f"split {name!r} is not one of {list(SPLITS)}")
-        return _tensor_dataset(self.noisy["val" if name == "test" else name])
-
-    def arrays(self, name: str) -> dict[str, np.ndarray]:
-        key = "val" if name == "test" else name
-        return {"noisy": self.noisy[key], "clean": self.noisy[key], "start": self.start[key]}
 
     def fingerprint(self) -> str:
         from sciml.caching import file_sha256
