@@ -9,7 +9,6 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from sciml.errors import UserError
 from sciml_cli.main import get_cli
 
@@ -109,7 +108,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(args, message, sciml_st
         from mlflow import MlflowClient
         from mlflow.entities import ViewType
 
-        c = MlflowClient(f"sqlite:///{db}")
+        c = MlflowClient(f"sqlite:///{db}", registry_uri=f"sqlite:///{db}")
         exps = [e.experiment_id for e in c.search_experiments(view_type=ViewType.ALL)]
         assert c.search_runs(exps, run_view_type=ViewType.ALL) == []
         runs_dir = sciml_store / "runs"

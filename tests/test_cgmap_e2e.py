@@ -24,7 +24,7 @@ def test_cgmap_tune_through_the_cli(sciml_store):
     assert res.exit_code == 0, res.output
     assert "registered model: models:/sciml-cgmap/1" in res.output
 
-    client = MlflowClient(default_tracking_uri())
+    client = MlflowClient(default_tracking_uri(), registry_uri=default_tracking_uri())
     exp = client.get_experiment_by_name("sciml-cgmap")
     parents = client.search_runs([exp.experiment_id], "tags.`sciml.mode` = 'tune'")
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"

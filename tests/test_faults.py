@@ -1,7 +1,6 @@
 """Faults: failing and non-finite trials, retries from the last checkpoint, interrupted runs
 and sweeps resumed under the same MLflow parent run, corrupted checkpoints and caches."""
 
-import json
 import logging
 import os
 import signal
@@ -15,7 +14,6 @@ import pytest
 import torch
 from click.testing import CliRunner
 from mlflow import MlflowClient
-
 from sciml.testing import make_context, run_tiny
 
 
@@ -301,7 +299,6 @@ def test_writes_during_an_outage_are_queued_and_flushed(sciml_store, monkeypatch
 
 def test_store_that_stays_away_stops_the_run_clearly_then_resume_sends_everything(sciml_store, monkeypatch):
     from mlflow.exceptions import MlflowException
-
     from sciml.runner import resume
     from sciml.tracking import TrackingUnavailable
 

@@ -10,7 +10,7 @@ from sciml.tracking import load_model
 
 
 def client_for(summary):
-    return MlflowClient(summary.tracking_uri)
+    return MlflowClient(summary.tracking_uri, registry_uri=summary.tracking_uri)
 
 
 def test_single_run_is_tracked_registered_and_reloads(sciml_store):

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
-
 from sciml.testing import run_tiny
 
 BIN = Path(sys.executable).parent
@@ -199,7 +198,7 @@ def test_soak_local_sqlite_store_concurrent_trials(sciml_store, capfd):
         for round_ in range(3):
             s = run_tiny("toy", f"seed={100 * round_}", "trainer.max_epochs=2", "dataset.n=40", tune=True,
                          num_samples=8, seeds=2, max_concurrent=4, cpus_per_trial=0.5)
-            c = MlflowClient(s.tracking_uri)
+            c = MlflowClient(s.tracking_uri, registry_uri=s.tracking_uri)
             kids = children(c, s.parent_run_id)
             assert len(kids) == 16 and all(r.info.status == "FINISHED" for r in kids), round_
             for r in kids:

@@ -8,7 +8,6 @@ import pickle
 import numpy as np
 import pytest
 import torch
-
 from sciml.caching import load_arrays, safe_child, save_arrays
 
 
@@ -89,7 +88,6 @@ def test_reporter_refuses_paths_outside_its_artifacts(tmp_path, name):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
     from sciml.trial import FileReporter
 
     rep = FileReporter(tmp_path / "run")

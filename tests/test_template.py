@@ -107,7 +107,9 @@ def test_template_round_trip_install_test_run_tune(tmp_path):
 
         from mlflow import MlflowClient
 
-        client = MlflowClient(f"sqlite:///{tmp_path / 'tune' / 'home' / 'mlflow.db'}")
+        uri = f"sqlite:///{tmp_path / 'tune' / 'home' / 'mlflow.db'}"
+        # name the registry too: an earlier in-process run set a process-wide registry URI
+        client = MlflowClient(uri, registry_uri=uri)
         champion = client.get_model_version_by_alias(f"sciml-{NAME}", "champion")
         assert str(champion.version) == "1"
         best = client.get_run(champion.run_id)

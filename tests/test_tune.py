@@ -7,7 +7,7 @@ from sciml.tuning import apply_overrides, make_trainable
 
 
 def children(summary):
-    c = MlflowClient(summary.tracking_uri)
+    c = MlflowClient(summary.tracking_uri, registry_uri=summary.tracking_uri)
     return c, c.search_runs([summary.experiment_id], f"tags.mlflow.parentRunId = '{summary.parent_run_id}'")
 
 

@@ -26,7 +26,7 @@ def test_sciml_run_aphyn_end_to_end(tiny_cache, tiny_config, tmp_path):
         metrics = summary.best.metrics
         for key in ("val_mse", "train_mse", "baseline_val_mse", "fdl_norm2_val", "tau_close", "val_loss"):
             assert key in metrics
-        client = MlflowClient(summary.tracking_uri)
+        client = MlflowClient(summary.tracking_uri, registry_uri=summary.tracking_uri)
         arts = {a.path for a in client.list_artifacts(summary.best.run_id)}
         assert {"fig3_decomposition.png", "voltage_maps.png", "table1.json"} <= arts
         loaded = load_model("models:/sciml-aphyn@champion")
