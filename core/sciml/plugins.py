@@ -15,7 +15,6 @@ import dataclasses
 import difflib
 import importlib.metadata
 import os
-import sys
 from types import ModuleType
 
 import pluggy
@@ -145,6 +144,3 @@ def plugin_infos() -> list[PluginInfo]:
             out.append(PluginInfo(name=name, version=_versions.get(name), hooks=[], error=error))
     return out
 
-
-def is_ray_worker() -> bool:
-    return "ray" in sys.modules and os.environ.get("TUNE_ORIG_WORKING_DIR") is not None

@@ -60,6 +60,11 @@ def apply_overrides(config: dict[str, Any], overrides: dict[str, Any]) -> dict[s
     return out
 
 
+def trial_config(base_config: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """The run config of one trial from Tune's ``{"overrides": ..., "seed": ...}`` (not validated)."""
+    return {**apply_overrides(base_config, params["overrides"]), "seed": int(params["seed"])}
+
+
 def resources_per_trial(cpus: float, gpus: float) -> dict[str, float]:
     """The Ray resource request of one trial (``{"cpu": 1, "gpu": 0.25}``)."""
     return {"cpu": float(cpus), "gpu": float(gpus)}
@@ -151,7 +156,7 @@ def _trainable(params: dict[str, Any], base_config: dict[str, Any]) -> None:
     from sciml.runner import trial_context
     from sciml.trial import FileReporter, execute_trial
 
-    config = _validated({**apply_overrides(base_config, params["overrides"]), "seed": int(params["seed"])})
+    config = _validated(trial_config(base_config, params))
     from sciml.tracking import sciml_home
 
     ctx = tune.get_context()
@@ -272,8 +277,8 @@ class _Callbacks:
 
             def record(self, trial) -> TrialRecord:
                 if trial.trial_id not in records:
-                    seed = int(trial.config["seed"])
-                    cfg = {**apply_overrides(base_config, trial.config["overrides"]), "seed": seed}
+                    cfg = trial_config(base_config, trial.config)
+                    seed = cfg["seed"]
                     name = _trial_name(plugin, cfg, seed)
                     orphan = next((tid for tid, r in records.items() if r.name == name and r.orphan), None)
                     if orphan is not None:  # a trial Tune's saved state did not know yet (killed process)
@@ -443,11 +448,10 @@ def run_tune(options, pipeline, plugin: str, base_config: dict[str, Any], space:
     exp_dir.parent.mkdir(parents=True, exist_ok=True)
 
     def name_of(trial) -> str:
-        seed = int(trial.config["seed"])
-        cfg = {**apply_overrides(base_config, trial.config["overrides"]), "seed": seed}
-        return f"{plugin}-{config_hash(cfg)}-s{seed}"
+        cfg = trial_config(base_config, trial.config)
+        return _trial_name(plugin, cfg, cfg["seed"])
 
-    from sciml.runner import sigterm_as_interrupt
+    from sciml.runner import _trial_name, sigterm_as_interrupt
 
     started = _init_ray(options.address)
     try:
@@ -496,7 +500,7 @@ def _collect(grid, records: dict, tracker, callback, base_config: dict[str, Any]
             continue
         cfg_in = result.config or {}
         if not rec.config and "overrides" in cfg_in:
-            rec.config = {**apply_overrides(base_config, cfg_in["overrides"]), "seed": int(cfg_in["seed"])}
+            rec.config = trial_config(base_config, cfg_in)
         if rec.status == "FINISHED" and not rec.metrics:  # finished in an earlier session
             dirs = [Path(result.checkpoint.path) if result.checkpoint is not None else None, Path(result.path) / "sciml"]
             any(_fill_from_outcome(rec, d) for d in dirs if d is not None)
