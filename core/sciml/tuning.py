@@ -411,6 +411,55 @@ def existing_children(tracker, parent_id: str, retry_failed: bool = False) -> di
     return out
 
 
+def repair_checkpoint_refs(exp_dir: Path) -> list[Path]:
+    """Make every checkpoint named by Tune's saved experiment state exist again; the paths refilled.
+
+    With ``num_to_keep=1`` Tune deletes a trial's previous checkpoint as soon as it registers
+    the next one, and writes its experiment state a moment later. A driver killed in between
+    (SIGKILL, OOM, a lost node) leaves a state that names a deleted checkpoint, and
+    ``Tuner.restore`` then fails that trial ("does not exist on storage anymore"). The
+    checkpoint the trial wrote next is copied in under the missing name: its metrics reached
+    the driver (and MLflow) before the old one was deleted, so training goes on from there and
+    no step is logged twice. A trial with no later checkpoint is left as it is.
+
+    The state file is this sweep's own (Tune unpickles the same data on restore).
+    """
+    import pickle
+
+    states = sorted(exp_dir.glob("experiment_state-*.json"))
+    if not states:
+        return []
+    try:
+        trial_data = json.loads(states[-1].read_text()).get("trial_data", [])
+    except (OSError, ValueError):
+        return []
+    refilled = []
+    for entry in trial_data:
+        try:
+            raw = json.loads(entry[1])["checkpoint_manager"]
+            manager = pickle.loads(bytes.fromhex(raw["value"]))  # noqa: S301 - this sweep's own state
+            results = list(manager._checkpoint_results) + [manager._latest_checkpoint_result]
+        except Exception:  # a Ray whose state looks different: leave it to Tune
+            continue
+        for result in results:
+            ckpt = getattr(result, "checkpoint", None)
+            if ckpt is None or not str(ckpt.path).startswith("/") or Path(ckpt.path).exists():
+                continue
+            missing = Path(ckpt.path)
+            prefix, _, index = missing.name.rpartition("_")
+            if not index.isdigit():
+                continue
+            later = sorted(p for p in missing.parent.glob(f"{prefix}_*")
+                           if p.is_dir() and p.name.rpartition("_")[2].isdigit()
+                           and int(p.name.rpartition("_")[2]) > int(index))
+            if later and missing not in refilled:
+                shutil.copytree(later[0], missing)
+                refilled.append(missing)
+                log.warning("trial checkpoint %s was deleted before the sweep's state was saved; "
+                            "continuing from %s", missing, later[0].name)
+    return refilled
+
+
 def run_tune(options, pipeline, plugin: str, base_config: dict[str, Any], space: dict, base_seed: int,
              tracker, parent_id: str, resume: bool = False, retry_failed: bool = False) -> list:
     """Run the sweep (or, with ``resume``, continue it); one :class:`~sciml.runner.TrialRecord` per trial.
@@ -459,6 +508,7 @@ def run_tune(options, pipeline, plugin: str, base_config: dict[str, Any], space:
         if resume:
             if not tune.Tuner.can_restore(str(exp_dir)):
                 raise UserError(f"no Ray Tune experiment to resume in {exp_dir}")
+            repair_checkpoint_refs(exp_dir)
             tuner = tune.Tuner.restore(str(exp_dir), trainable=trainable, resume_unfinished=True,
                                        resume_errored=retry_failed, param_space=param_space)
         else:
