@@ -68,10 +68,11 @@ class Table1Evaluator(sciml.Evaluator):
     """Table 1 of APHYN-EP (forecast MSE, ‖F_dl‖², τ) against the physics-only baseline."""
 
     class Config(sciml.ComponentConfig):
-        baseline_epochs: int = Field(20, ge=0, description="epochs of the physics-only baseline (0 = untrained MS)")
-        baseline_physics_lr: float = Field(3e-3, gt=0, description="Adam lr of the baseline's log-τ")
-        baseline_pixels_per_epoch: int = Field(32, ge=1, description="training pixels per baseline epoch")
-        baseline_batch_size: int = Field(16, ge=1, description="pixels per baseline step")
+        baseline_epochs: int = Field(
+            200, ge=0, description="epochs of the physics-only baseline (0 = untrained MS); default = the trainer's")
+        baseline_physics_lr: float = Field(3e-2, gt=0, description="Adam lr of the baseline's log-τ")
+        baseline_pixels_per_epoch: int = Field(576, ge=1, description="training pixels per baseline epoch")
+        baseline_batch_size: int = Field(576, ge=1, description="pixels per baseline step")
         figure_pixels: int = Field(2, ge=1, le=8, description="validation pixels drawn in Fig. 3")
         map_times: list[float] = Field(default_factory=lambda: [5.0, 20.0, 150.0, 290.0, 320.0],
                                        description="slab-clock times of the voltage maps (ms)")
@@ -93,7 +94,7 @@ class Table1Evaluator(sciml.Evaluator):
             curriculum_epochs=0)
         if c.baseline_epochs == 0:
             return base, 0.0
-        physics_cfg = base_cfg.model_dump(exclude={"width", "n_blocks", "init_gain"})  # F_dl-only keys
+        physics_cfg = base_cfg.model_dump(exclude={"width", "n_blocks", "init_gain", "zero_output"})  # F_dl-only keys
         key = sciml.content_hash({
             "data": data.fingerprint(), "model": physics_cfg,
             "trainer": trainer_cfg.model_dump(), "seed": self.context.seed})

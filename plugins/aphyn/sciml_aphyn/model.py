@@ -13,6 +13,7 @@ once by putting its pixels on the batch axis.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Literal
 
 import torch
@@ -47,9 +48,12 @@ class ResNetFdl(nn.Module):
         init_gain: gain of the orthogonal initialisation ("re-weighted orthogonal
             initialisation", paper §3.1); the output layer is scaled by it twice, so
             F_dl starts near zero.
+        zero_output: start the output layer at exactly zero, so F_dl = 0 and the hybrid
+            model begins as the physical model. Even the small F_dl of ``init_gain`` (~5e-4/ms)
+            is half the net dv/dt of the plateau (~1e-3/ms) and shifts the repolarisation.
     """
 
-    def __init__(self, width: int = 8, n_blocks: int = 3, init_gain: float = 0.1):
+    def __init__(self, width: int = 8, n_blocks: int = 3, init_gain: float = 0.1, zero_output: bool = True):
         super().__init__()
         self.stem = nn.Linear(2, width)
         self.blocks = nn.Sequential(*[ResidualBlock(width) for _ in range(n_blocks)])
@@ -61,7 +65,7 @@ class ResNetFdl(nn.Module):
         # re-weight the output layer once more: F_dl ~ init_gain² |x| (1/ms) at the start, so
         # that a 350 ms forecast begins close to the physical model's.
         with torch.no_grad():
-            self.head.weight.mul_(init_gain)
+            self.head.weight.mul_(0.0 if zero_output else init_gain)
 
     def forward(self, state: torch.Tensor) -> torch.Tensor:
         x = torch.relu(F.linear(state, self.stem.weight, self.stem.bias))
@@ -80,12 +84,13 @@ class _Rhs(nn.Module):
         super().__init__()
         self.physics = physics
         self.fdl = fdl
+        self.fdl_enabled = True
         self.rates: torch.Tensor | None = None
 
     def forward(self, t, state):
         rates = self.rates if self.rates is not None else self.physics.rates()
         out = self.physics.rhs(rates, t, state)
-        if self.fdl is not None:
+        if self.fdl is not None and self.fdl_enabled:
             out = out + self.fdl(state)
         return out
 
@@ -106,6 +111,7 @@ class APHYNEP(nn.Module):
         width: int = Field(8, ge=1, le=256, description="ResNet filters (paper: 8)")
         n_blocks: int = Field(3, ge=0, le=16, description="ResNet residual blocks (paper: 3)")
         init_gain: float = Field(0.1, gt=0, le=10, description="gain of F_dl's orthogonal init")
+        zero_output: bool = Field(True, description="F_dl's output layer starts at 0 (the model starts as F_p)")
         learn_tau: list[Literal["tau_in", "tau_out", "tau_open", "tau_close"]] = Field(
             default_factory=lambda: ["tau_in", "tau_out", "tau_close"],
             description="which τ of Eq. 2 are learned (paper: tau_in, tau_out, tau_close)")
@@ -128,8 +134,22 @@ class APHYNEP(nn.Module):
             tau_in=config.tau_in, tau_out=config.tau_out, tau_open=config.tau_open,
             tau_close=config.tau_close, v_gate=config.v_gate, t_stim=config.t_stim,
             learn=tuple(config.learn_tau))
-        self.fdl = ResNetFdl(config.width, config.n_blocks, config.init_gain) if config.use_fdl else None
+        self.fdl = (ResNetFdl(config.width, config.n_blocks, config.init_gain, config.zero_output)
+                    if config.use_fdl else None)
         self.rhs = _Rhs(self.physics, self.fdl)
+
+    @contextlib.contextmanager
+    def physics_only(self):
+        """Within the block, forecasts and losses use F_p alone (F_dl is skipped, not zeroed).
+
+        Used for the trainer's physics warm-up; F_dl's parameters get no gradient there.
+        """
+        previous = self.rhs.fdl_enabled
+        self.rhs.fdl_enabled = False
+        try:
+            yield self
+        finally:
+            self.rhs.fdl_enabled = previous
 
     # -- forecasting -------------------------------------------------------------------
     def times(self, n_samples: int, device=None) -> torch.Tensor:
@@ -170,7 +190,7 @@ class APHYNEP(nn.Module):
             fp = self.physics(-1.0, states)
         else:
             fp = torch.stack([self.physics(float(ti), s) for ti, s in zip(t, states)])
-        fdl = self.fdl(states) if self.fdl is not None else torch.zeros_like(states)
+        fdl = self.fdl(states) if self.fdl is not None and self.rhs.fdl_enabled else torch.zeros_like(states)
         return {"F_p": fp, "F_dl": fdl}
 
     # -- loss (paper Eq. 3) --------------------------------------------------------------
@@ -180,12 +200,13 @@ class APHYNEP(nn.Module):
         ``traj`` = mean over samples and pixels of (v_forecast − v_measured)² (L_traj of
         Eq. 3, averaged instead of summed so that λ does not depend on the batch size);
         ``fdl_norm2`` = mean of |F_dl(X̃_t)|² over the forecast states (the squared
-        ‖F_dl‖ of Eq. 3, as in APHYNITY; 0 for the physics-only model).
+        ‖F_dl‖ of Eq. 3, as in APHYNITY; 0 for the physics-only model and inside
+        :meth:`physics_only`).
         """
         states = self.forecast(traces[:, 0], traces.shape[1])
         v = states[..., 0].transpose(0, 1)
         traj = torch.mean((v - traces) ** 2)
-        if self.fdl is not None:
+        if self.fdl is not None and self.rhs.fdl_enabled:
             fdl_norm2 = torch.mean(torch.sum(self.fdl(states) ** 2, dim=-1))
         else:
             fdl_norm2 = torch.zeros((), device=traces.device)

@@ -44,7 +44,8 @@ def sciml_register_pipelines(register):
         defaults={
             "dataset": {"n": 24, "t_end": 400.0, "horizon": 350.0, "noise": 0.05},
             "model": {"width": 8, "n_blocks": 3, "method": "euler", "step_size": 0.1},
-            "trainer": {"max_epochs": 20, "lr": 3e-5, "lambda0": 1.0, "gamma": 10.0},
+            "trainer": {"max_epochs": 200, "physics_warmup_epochs": 150, "lr": 3e-5, "lambda0": 1.0,
+                        "gamma": 10.0},
         },
         search_space={
             "trainer.lr": "loguniform(1e-5, 3e-4)",

@@ -13,7 +13,7 @@ from sciml_aphyn.predict import predict
 
 
 def test_table1_results_figures_and_cached_baseline(tiny_dataset, tmp_path):
-    model = APHYNEP(APHYNEP.Config(), tiny_dataset.metadata)
+    model = APHYNEP(APHYNEP.Config(zero_output=False), tiny_dataset.metadata)
     ctx = make_context(tmp_path)
     ctx.cache_dir = tmp_path / "evalcache"
     cfg = Table1Evaluator.Config(baseline_epochs=1, baseline_pixels_per_epoch=8, baseline_batch_size=8,
@@ -34,7 +34,7 @@ def test_table1_results_figures_and_cached_baseline(tiny_dataset, tmp_path):
     assert res2["baseline_tau_close"] == res["baseline_tau_close"]
     assert res2["baseline_val_mse"] == res["baseline_val_mse"]
     # F_dl-only settings (width) do not change the physics-only baseline: still one cache entry
-    wider = APHYNEP(APHYNEP.Config(width=4), tiny_dataset.metadata)
+    wider = APHYNEP(APHYNEP.Config(width=4, zero_output=True), tiny_dataset.metadata)
     res3 = Table1Evaluator(cfg, ctx).evaluate(wider, tiny_dataset, RecordingReporter(tmp_path / "rep3"))
     assert res3["baseline_tau_close"] == res["baseline_tau_close"]
     assert len(list((tmp_path / "evalcache" / "aphyn").glob("baseline_*.npz"))) == 1

@@ -30,16 +30,34 @@ def test_euler_and_rk4_agree_on_a_short_forecast():
     assert not torch.allclose(se[2:], sr[2:], atol=1e-6)
 
 
-def test_resnet_is_small_at_init_and_has_the_paper_size():
+def test_resnet_starts_at_zero_or_small_and_has_the_paper_size():
     fdl = ResNetFdl(width=8, n_blocks=3)
     assert len(fdl.blocks) == 3 and fdl.stem.out_features == 8
-    out = fdl(torch.rand(100, 2))
-    assert out.shape == (100, 2)
-    assert out.abs().max().item() < 1e-2
+    x = torch.rand(100, 2)
+    out = fdl(x)
+    assert out.shape == (100, 2) and not out.any()  # zero output layer: APHYN-EP starts as F_p
+    small = ResNetFdl(width=8, n_blocks=3, zero_output=False)(x)
+    assert 0 < small.abs().max().item() < 1e-2
+
+
+def test_hybrid_starts_as_the_physical_model_and_physics_only_skips_fdl():
+    meta = {"sampling_interval": 1.0}
+    torch.manual_seed(0)
+    hybrid = APHYNEP(APHYNEP.Config(step_size=0.5), meta)
+    physics = APHYNEP(APHYNEP.Config(use_fdl=False, step_size=0.5), meta)
+    v0 = torch.tensor([0.3, 0.8])
+    assert torch.equal(hybrid.forecast(v0, 30), physics.forecast(v0, 30))
+    with torch.no_grad():
+        hybrid.fdl.head.bias.fill_(0.01)
+    assert not torch.equal(hybrid.forecast(v0, 30), physics.forecast(v0, 30))
+    with hybrid.physics_only():
+        assert torch.equal(hybrid.forecast(v0, 30), physics.forecast(v0, 30))
+        assert hybrid.loss_terms(torch.rand(2, 6))["fdl_norm2"].item() == 0.0
+    assert hybrid.loss_terms(torch.rand(2, 6))["fdl_norm2"].item() > 0  # switched back on
 
 
 def test_loss_terms_are_differentiable_in_tau_and_fdl():
-    model = APHYNEP(APHYNEP.Config(), {"sampling_interval": 1.0})
+    model = APHYNEP(APHYNEP.Config(zero_output=False), {"sampling_interval": 1.0})
     traces = torch.rand(4, 11)
     terms = model.loss_terms(traces)
     (terms["traj"] + terms["fdl_norm2"]).backward()

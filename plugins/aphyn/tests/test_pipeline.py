@@ -16,7 +16,7 @@ def test_sciml_run_aphyn_end_to_end(tiny_cache, tiny_config, tmp_path):
     from sciml.tracking import load_model
 
     sets = [f"dataset.{k}={v}" for k, v in tiny_config.items()]
-    sets += ["seed=1", "trainer.max_epochs=2", "trainer.pixels_per_epoch=8", "trainer.batch_size=8",
+    sets += ["seed=1", "trainer.max_epochs=2", "trainer.physics_warmup_epochs=1", "trainer.pixels_per_epoch=8", "trainer.batch_size=8",
              "evaluator.baseline_epochs=1", "evaluator.baseline_pixels_per_epoch=8",
              "evaluator.map_times=[2.0, 10.0]", "evaluator.max_val_ratio=100.0"]
     with isolated_store(tmp_path) as home:

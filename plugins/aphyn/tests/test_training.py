@@ -23,9 +23,10 @@ def _ms_traces(tau_close: float, n: int = 6, n_samples: int = 121, seed: int = 0
 
 def test_lambda_follows_the_paper_schedule(tmp_path):
     traces = _ms_traces(60.0, n_samples=41)
-    cfg = AphynTrainer.Config(max_epochs=3, lambda0=1.0, gamma=10.0, batch_size=6, pixels_per_epoch=6)
+    cfg = AphynTrainer.Config(max_epochs=3, physics_warmup_epochs=0, lambda0=1.0, gamma=10.0, batch_size=6,
+                              pixels_per_epoch=6)
     rep = RecordingReporter(tmp_path)
-    model = APHYNEP(APHYNEP.Config(step_size=0.5), {"sampling_interval": 1.0})
+    model = APHYNEP(APHYNEP.Config(step_size=0.5, zero_output=False), {"sampling_interval": 1.0})
     AphynTrainer(cfg, make_context(tmp_path)).fit_arrays(model, traces, traces, rep)
     lam, traj = rep.history("lambda"), rep.history("train_traj")
     assert lam[0] == 1.0
@@ -51,11 +52,36 @@ def test_aphyn_ep_training_reduces_the_loss_on_a_tiny_tp06_slab(tiny_dataset, tm
     model = APHYNEP(APHYNEP.Config(), tiny_dataset.metadata)
     val = tiny_dataset.split("val").tensors[0]
     before = AphynTrainer.validation_mse(model, val)
-    cfg = AphynTrainer.Config(max_epochs=4, lr=1e-2, physics_lr=3e-2, batch_size=8, pixels_per_epoch=16)
+    cfg = AphynTrainer.Config(max_epochs=4, physics_warmup_epochs=2, lr=1e-2, physics_lr=3e-2, batch_size=8,
+                              pixels_per_epoch=16)
     rep = RecordingReporter(tmp_path)
     best = AphynTrainer(cfg, make_context(tmp_path)).fit(model, tiny_dataset, rep)
     assert best["val_loss"] < before
     assert set(rep.metrics[0][1]) >= {"train_loss", "val_loss", "lambda", "tau_in", "tau_out", "tau_close"}
+    assert rep.history("fdl_on") == [0.0, 0.0, 1.0, 1.0]
+    assert model.fdl.head.weight.abs().sum() > 0  # F_dl trained after the warm-up
+
+
+def test_physics_warm_up_is_the_physics_only_training(tmp_path):
+    """During the warm-up F_dl gets no update and λ stays λ_0; τ follow the baseline's path."""
+    traces = _ms_traces(60.0, n_samples=61)
+    cfg = dict(physics_lr=0.05, lr=1e-3, batch_size=6, pixels_per_epoch=6, gamma=10.0)
+    torch.manual_seed(0)
+    hybrid = APHYNEP(APHYNEP.Config(step_size=0.5), {"sampling_interval": 1.0})
+    head0 = hybrid.fdl.head.weight.detach().clone()
+    rep = RecordingReporter(tmp_path / "h")
+    AphynTrainer(AphynTrainer.Config(max_epochs=3, physics_warmup_epochs=3, **cfg),
+                 make_context(tmp_path)).fit_arrays(hybrid, traces, traces, rep)
+    assert torch.equal(hybrid.fdl.head.weight, head0) and not head0.any()
+    assert rep.history("lambda") == [1.0, 1.0, 1.0] and rep.history("train_fdl_norm2") == [0.0, 0.0, 0.0]
+    base = APHYNEP(APHYNEP.Config(use_fdl=False, step_size=0.5), {"sampling_interval": 1.0})
+    AphynTrainer(AphynTrainer.Config(max_epochs=3, **cfg), make_context(tmp_path)).fit_arrays(base, traces, traces)
+    assert hybrid.taus() == pytest.approx(base.taus(), rel=1e-6)
+    # after the warm-up F_dl trains and λ follows Eq. 3's schedule
+    rep2 = RecordingReporter(tmp_path / "h2")
+    AphynTrainer(AphynTrainer.Config(max_epochs=2, physics_warmup_epochs=0, **cfg),
+                 make_context(tmp_path)).fit_arrays(hybrid, traces, traces, rep2)
+    assert rep2.history("fdl_on") == [1.0, 1.0] and rep2.history("lambda")[1] > 1.0
 
 
 def test_nothing_to_train_is_a_user_error(tmp_path):
