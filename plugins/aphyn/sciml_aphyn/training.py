@@ -5,11 +5,11 @@ After epoch j: λ_{j+1} = λ_j + γ · L_traj(θ_{j+1}) (λ_0 = 1, γ = 10 in si
 L_traj(θ_{j+1}) is taken as the mean trajectory loss of the epoch's batches (no extra pass).
 
 Physics warm-up: the first ``physics_warmup_epochs`` epochs train F_p alone (F_dl skipped,
-λ held at λ_0, exactly as the physics-only baseline is trained), then F_p and F_dl are trained together on Eq. 3. APHYNITY's principle is
-that the physical model explains all it can and F_dl only the rest; with ~100 CPU epochs
-instead of the paper's GPU budget, training both from the start let F_dl absorb the part a
-change of τ would explain (measured: τ barely moved and the hybrid lost to the physics-only
-model), so the order is made explicit.
+λ held at λ_0, exactly as the physics-only baseline is trained), then F_p and F_dl are
+trained together on Eq. 3. APHYNITY's principle is that the physical model explains all it
+can and F_dl only the rest; on a CPU budget, training both from the start let F_dl absorb
+the part a change of τ would explain (measured: τ barely moved and the hybrid lost to the
+physics-only model), so the order is made explicit.
 
 Budget (CPU): a 350 ms forecast is 3500 Euler steps; an epoch is one step on
 ``pixels_per_epoch`` training pixels (default: all 576 of the slab at once, the cheapest per
@@ -39,15 +39,16 @@ class AphynTrainer(sciml.Trainer):
     ``fit(model, data, reporter)`` trains ``model`` (an :class:`~sciml_aphyn.model.APHYNEP`) in
     place on ``data.split("train")``, reports per epoch ``train_loss``, ``train_traj``,
     ``train_fdl_norm2``, ``val_loss`` (= forecast MSE on validation pixels), ``lambda``,
-    ``horizon`` (ms), ``fdl_on`` (0 in the physics warm-up), ``time_s`` and the learned τ (ms), checkpoints (best on ``val_loss``),
-    and restores the best weights at the end.
+    ``horizon`` (ms), ``fdl_on`` (0 in the physics warm-up), ``time_s`` and the learned τ (ms),
+    checkpoints (best on ``val_loss``), and restores the best weights at the end.
     """
 
     class Config(sciml.ComponentConfig):
         max_epochs: int = Field(200, ge=1, le=10000, description="epochs, warm-up included (paper: ~100)")
         physics_warmup_epochs: int = Field(
             150, ge=0, description="first epochs train F_p alone (F_dl off); the rest train both")
-        lr: float = Field(3e-5, gt=0, le=1, description="Adam learning rate of F_dl (paper: 1e-3, too large with t in ms)")
+        lr: float = Field(3e-5, gt=0, le=1,
+                          description="Adam learning rate of F_dl (paper: 1e-3, too large with t in ms)")
         physics_lr: float | None = Field(
             3e-2, gt=0, le=1,
             description="Adam learning rate of the log-τ; None = lr (a step of 0.03 changes τ by ~3 %)")
@@ -139,7 +140,8 @@ class AphynTrainer(sciml.Trainer):
             metrics: dict[str, float] = {
                 "train_loss": means["loss"], "train_traj": means["traj"],
                 "train_fdl_norm2": means["fdl_norm2"], "val_loss": val_loss, "lambda": lam,
-                "horizon": (n_h - 1) * model.sampling_interval, "fdl_on": float(model.fdl is not None and not warm_up),
+                "horizon": (n_h - 1) * model.sampling_interval,
+                "fdl_on": float(model.fdl is not None and not warm_up),
                 "time_s": time.perf_counter() - t0,
                 **{k: v for k, v in model.taus().items()},
             }
