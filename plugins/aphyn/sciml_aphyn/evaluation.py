@@ -79,7 +79,7 @@ class Table1Evaluator(sciml.Evaluator):
         max_val_ratio: float = Field(1.0, gt=0, description="accept if val_mse <= this × the baseline's val_mse")
 
     # -- baseline ------------------------------------------------------------------------
-    def baseline(self, model: APHYNEP, data) -> tuple[APHYNEP, float]:
+    def baseline(self, model: APHYNEP, data, progress=None) -> tuple[APHYNEP, float]:
         """The physics-only model trained on ``data``'s training pixels; ``(model, seconds)``.
 
         Cached under ``context.cache_dir/aphyn`` by a content hash of the data fingerprint,
@@ -102,7 +102,8 @@ class Table1Evaluator(sciml.Evaluator):
 
         def build():
             t0 = time.perf_counter()
-            AphynTrainer(trainer_cfg, self.context).fit(base, data, None)
+            trainer = AphynTrainer(trainer_cfg, self.context)
+            trainer.fit_arrays(base, data.split("train").tensors[0], data.split("val").tensors[0], progress=progress)
             params = {k: v.detach().numpy() for k, v in base.physics.state_dict().items()}
             return params, {"seconds": time.perf_counter() - t0}
 
@@ -112,7 +113,7 @@ class Table1Evaluator(sciml.Evaluator):
 
     # -- evaluation -----------------------------------------------------------------------
     def evaluate(self, model: APHYNEP, data, reporter) -> dict[str, Any]:
-        base, base_seconds = self.baseline(model, data)
+        base, base_seconds = self.baseline(model, data, progress=getattr(reporter, "progress", None))
         results: dict[str, Any] = {"baseline_train_seconds": base_seconds}
         forecasts: dict[str, dict[str, np.ndarray]] = {}
         for split in ("train", "val"):

@@ -77,8 +77,11 @@ class AphynTrainer(sciml.Trainer):
         val = data.split("val").tensors[0]
         return self.fit_arrays(model, train, val, reporter)
 
-    def fit_arrays(self, model, train: torch.Tensor, val: torch.Tensor, reporter=None) -> dict[str, float]:
+    def fit_arrays(self, model, train: torch.Tensor, val: torch.Tensor, reporter=None,
+                   progress=None) -> dict[str, float]:
         """Train on traces ``train`` ``(n_train, n_samples)``, validate on ``val``.
+
+        ``progress`` wraps the epoch range in a progress bar (default: ``reporter.progress``).
 
         Returns the metrics of the best epoch (lowest ``val_loss``).
         """
@@ -108,7 +111,12 @@ class AphynTrainer(sciml.Trainer):
         best_state = copy.deepcopy(model.state_dict())
         t0 = time.perf_counter()
         n_samples = train.shape[1]
-        for epoch in range(c.max_epochs):
+        epochs = range(c.max_epochs)
+        progress = progress or (reporter.progress if reporter is not None else None)
+        if progress is not None:  # a bar on a terminal: the default run trains for minutes
+            epochs = progress(epochs, total=c.max_epochs,
+                              desc="APHYN-EP epochs" if model.fdl is not None else "physics-only epochs")
+        for epoch in epochs:
             model.train()
             warm_up = epoch < c.physics_warmup_epochs and model.fdl is not None
             phase = model.physics_only if warm_up else contextlib.nullcontext

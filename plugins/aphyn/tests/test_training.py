@@ -89,3 +89,24 @@ def test_nothing_to_train_is_a_user_error(tmp_path):
     traces = _ms_traces(60.0, n_samples=11)
     with pytest.raises(sciml.UserError, match="no trainable parameter"):
         AphynTrainer(AphynTrainer.Config(max_epochs=1), make_context(tmp_path)).fit_arrays(model, traces, traces)
+
+
+def test_epochs_go_through_the_reporters_progress_bar(tmp_path):
+    class Bars(RecordingReporter):
+        def __init__(self, run_dir):
+            super().__init__(run_dir)
+            self.bars = []
+
+        def progress(self, iterable, total=None, desc=""):
+            self.bars.append((desc, total))
+            return iterable
+
+    traces = _ms_traces(60.0, n_samples=11)
+    rep = Bars(tmp_path)
+    cfg = AphynTrainer.Config(max_epochs=2, physics_warmup_epochs=1, batch_size=6, pixels_per_epoch=6)
+    AphynTrainer(cfg, make_context(tmp_path)).fit_arrays(APHYNEP(APHYNEP.Config(), {"sampling_interval": 1.0}),
+                                                         traces, traces, rep)
+    base = APHYNEP(APHYNEP.Config(use_fdl=False), {"sampling_interval": 1.0})
+    AphynTrainer(cfg, make_context(tmp_path)).fit_arrays(base, traces, traces, progress=rep.progress)
+    assert rep.bars == [("APHYN-EP epochs", 2), ("physics-only epochs", 2)]
+    assert len(rep.metrics) == 2  # the baseline's epochs are not reported as the trial's
