@@ -154,15 +154,15 @@ def _trainable(params: dict[str, Any], base_config: dict[str, Any]) -> None:
     from ray import tune
 
     from sciml.runner import trial_context
+    from sciml.tracking import sciml_home
     from sciml.trial import FileReporter, execute_trial
 
     config = _validated(trial_config(base_config, params))
-    from sciml.tracking import sciml_home
-
     ctx = tune.get_context()
     # outside Tune's trial directory: Ray syncs that one while the trial writes, and trips over
     # files replaced under it; results travel to the driver as the final Tune checkpoint
-    run_dir = sciml_home() / "runs" / "trials" / ctx.get_experiment_name() / f"{ctx.get_trial_name()}-{ctx.get_trial_id()}"
+    run_dir = (sciml_home() / "runs" / "trials" / ctx.get_experiment_name()
+               / f"{ctx.get_trial_name()}-{ctx.get_trial_id()}")
     run_dir.mkdir(parents=True, exist_ok=True)
     if _restore_into(run_dir):
         outcome = json.loads((run_dir / "outcome.json").read_text())
@@ -324,12 +324,9 @@ class _Callbacks:
             def on_trial_complete(self, iteration, trials, trial, **info):
                 rec = self.record(trial)
                 if not rec.done:
-                    ckpt = getattr(trial, "checkpoint", None)
-                    dirs = [Path(ckpt.path) if ckpt is not None else None]
-                    if getattr(trial, "local_path", None):
-                        dirs.append(Path(trial.local_path) / "sciml")
+                    ckpt = getattr(trial, "checkpoint", None)  # the final one holds the trial's directory
                     final = (trial.last_result or {}).get(FINAL_KEY)
-                    if not (final and any(_fill_from_outcome(rec, d) for d in dirs if d is not None)):
+                    if not (final and _fill_from_outcome(rec, Path(ckpt.path) if ckpt is not None else None)):
                         rec.status, rec.reason = "STOPPED", "stopped early by the scheduler"
                 self._finish(trial, rec, rec.status)
 
@@ -433,7 +430,7 @@ def repair_checkpoint_refs(exp_dir: Path) -> list[Path]:
         trial_data = json.loads(states[-1].read_text()).get("trial_data", [])
     except (OSError, ValueError):
         return []
-    refilled = []
+    named: set[Path] = set()
     for entry in trial_data:
         try:
             raw = json.loads(entry[1])["checkpoint_manager"]
@@ -441,22 +438,23 @@ def repair_checkpoint_refs(exp_dir: Path) -> list[Path]:
             results = list(manager._checkpoint_results) + [manager._latest_checkpoint_result]
         except Exception:  # a Ray whose state looks different: leave it to Tune
             continue
-        for result in results:
-            ckpt = getattr(result, "checkpoint", None)
-            if ckpt is None or not str(ckpt.path).startswith("/") or Path(ckpt.path).exists():
-                continue
-            missing = Path(ckpt.path)
-            prefix, _, index = missing.name.rpartition("_")
-            if not index.isdigit():
-                continue
-            later = sorted(p for p in missing.parent.glob(f"{prefix}_*")
-                           if p.is_dir() and p.name.rpartition("_")[2].isdigit()
-                           and int(p.name.rpartition("_")[2]) > int(index))
-            if later and missing not in refilled:
-                shutil.copytree(later[0], missing)
-                refilled.append(missing)
-                log.warning("trial checkpoint %s was deleted before the sweep's state was saved; "
-                            "continuing from %s", missing, later[0].name)
+        named.update(Path(r.checkpoint.path) for r in results
+                     if getattr(r, "checkpoint", None) is not None and str(r.checkpoint.path).startswith("/"))
+
+    def index(path: Path) -> int | None:  # checkpoint_000004 -> 4
+        digits = path.name.rpartition("_")[2]
+        return int(digits) if digits.isdigit() else None
+
+    refilled = []
+    for missing in sorted(p for p in named if not p.exists() and index(p) is not None):
+        prefix = missing.name.rpartition("_")[0]
+        later = sorted((index(p), p) for p in missing.parent.glob(f"{prefix}_*")
+                       if p.is_dir() and index(p) is not None and index(p) > index(missing))
+        if later:
+            shutil.copytree(later[0][1], missing)
+            refilled.append(missing)
+            log.warning("trial checkpoint %s was deleted before the sweep's state was saved; "
+                        "continuing from %s", missing, later[0][1].name)
     return refilled
 
 
@@ -552,8 +550,7 @@ def _collect(grid, records: dict, tracker, callback, base_config: dict[str, Any]
         if not rec.config and "overrides" in cfg_in:
             rec.config = trial_config(base_config, cfg_in)
         if rec.status == "FINISHED" and not rec.metrics:  # finished in an earlier session
-            dirs = [Path(result.checkpoint.path) if result.checkpoint is not None else None, Path(result.path) / "sciml"]
-            any(_fill_from_outcome(rec, d) for d in dirs if d is not None)
+            _fill_from_outcome(rec, Path(result.checkpoint.path) if result.checkpoint is not None else None)
         out.append(rec)
     seen = {id(r) for r in out}
     for rec in records.values():  # children of trials the restored experiment never knew
