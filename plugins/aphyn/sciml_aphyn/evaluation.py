@@ -94,7 +94,7 @@ class Table1Evaluator(sciml.Evaluator):
             curriculum_epochs=0)
         if c.baseline_epochs == 0:
             return base, 0.0
-        physics_cfg = base_cfg.model_dump(exclude={"width", "n_blocks", "init_gain", "zero_output"})  # F_dl-only keys
+        physics_cfg = base_cfg.model_dump(exclude=set(APHYNEP.FDL_KEYS))
         key = sciml.content_hash({
             "data": data.fingerprint(), "model": physics_cfg,
             "trainer": trainer_cfg.model_dump(), "seed": self.context.seed})
@@ -102,8 +102,7 @@ class Table1Evaluator(sciml.Evaluator):
 
         def build():
             t0 = time.perf_counter()
-            trainer = AphynTrainer(trainer_cfg, self.context)
-            trainer.fit_arrays(base, data.split("train").tensors[0], data.split("val").tensors[0], progress=progress)
+            AphynTrainer(trainer_cfg, self.context).fit(base, data, None, progress=progress)
             params = {k: v.detach().numpy() for k, v in base.physics.state_dict().items()}
             return params, {"seconds": time.perf_counter() - t0}
 

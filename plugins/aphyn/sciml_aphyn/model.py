@@ -62,8 +62,8 @@ class ResNetFdl(nn.Module):
             if isinstance(module, nn.Linear):
                 nn.init.orthogonal_(module.weight, gain=init_gain)
                 nn.init.zeros_(module.bias)
-        # re-weight the output layer once more: F_dl ~ init_gain² |x| (1/ms) at the start, so
-        # that a 350 ms forecast begins close to the physical model's.
+        # re-weight the output layer once more, to zero by default (F_dl = 0, the forecast starts
+        # as the physical model's), else to F_dl ~ init_gain² |x| (1/ms).
         with torch.no_grad():
             self.head.weight.mul_(0.0 if zero_output else init_gain)
 
@@ -87,11 +87,17 @@ class _Rhs(nn.Module):
         self.fdl_enabled = True
         self.rates: torch.Tensor | None = None
 
+    @property
+    def active_fdl(self) -> ResNetFdl | None:
+        """F_dl when it takes part (present and not switched off by ``physics_only``), else None."""
+        return self.fdl if self.fdl_enabled else None
+
     def forward(self, t, state):
         rates = self.rates if self.rates is not None else self.physics.rates()
         out = self.physics.rhs(rates, t, state)
-        if self.fdl is not None and self.fdl_enabled:
-            out = out + self.fdl(state)
+        fdl = self.active_fdl
+        if fdl is not None:
+            out = out + fdl(state)
         return out
 
 
@@ -124,6 +130,9 @@ class APHYNEP(nn.Module):
         step_size: float = Field(0.1, gt=0, le=5, description="ODE solver step (ms; paper: 0.1)")
         method: Literal["euler", "midpoint", "rk4"] = Field(
             "euler", description="fixed-step torchdiffeq method (paper forecasts with Euler)")
+
+    #: Config keys that only shape F_dl (the physics-only baseline does not depend on them).
+    FDL_KEYS = frozenset({"width", "n_blocks", "init_gain", "zero_output"})
 
     def __init__(self, config: Config | None = None, metadata: dict | None = None):
         super().__init__()
@@ -190,8 +199,8 @@ class APHYNEP(nn.Module):
             fp = self.physics(-1.0, states)
         else:
             fp = torch.stack([self.physics(float(ti), s) for ti, s in zip(t, states)])
-        fdl = self.fdl(states) if self.fdl is not None and self.rhs.fdl_enabled else torch.zeros_like(states)
-        return {"F_p": fp, "F_dl": fdl}
+        fdl = self.rhs.active_fdl
+        return {"F_p": fp, "F_dl": fdl(states) if fdl is not None else torch.zeros_like(states)}
 
     # -- loss (paper Eq. 3) --------------------------------------------------------------
     def loss_terms(self, traces: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -206,8 +215,9 @@ class APHYNEP(nn.Module):
         states = self.forecast(traces[:, 0], traces.shape[1])
         v = states[..., 0].transpose(0, 1)
         traj = torch.mean((v - traces) ** 2)
-        if self.fdl is not None and self.rhs.fdl_enabled:
-            fdl_norm2 = torch.mean(torch.sum(self.fdl(states) ** 2, dim=-1))
+        fdl = self.rhs.active_fdl
+        if fdl is not None:
+            fdl_norm2 = torch.mean(torch.sum(fdl(states) ** 2, dim=-1))
         else:
             fdl_norm2 = torch.zeros((), device=traces.device)
         return {"traj": traj, "fdl_norm2": fdl_norm2}

@@ -72,10 +72,10 @@ class AphynTrainer(sciml.Trainer):
         frac = epoch / c.curriculum_epochs
         return max(2, min(n_samples, int(round(start + frac * (n_samples - start)))))
 
-    def fit(self, model, data, reporter) -> dict[str, float]:
+    def fit(self, model, data, reporter, progress=None) -> dict[str, float]:
         train = data.split("train").tensors[0]
         val = data.split("val").tensors[0]
-        return self.fit_arrays(model, train, val, reporter)
+        return self.fit_arrays(model, train, val, reporter, progress)
 
     def fit_arrays(self, model, train: torch.Tensor, val: torch.Tensor, reporter=None,
                    progress=None) -> dict[str, float]:
@@ -119,6 +119,7 @@ class AphynTrainer(sciml.Trainer):
         for epoch in epochs:
             model.train()
             warm_up = epoch < c.physics_warmup_epochs and model.fdl is not None
+            fdl_trains = model.fdl is not None and not warm_up
             phase = model.physics_only if warm_up else contextlib.nullcontext
             n_h = self.horizon_samples(epoch, n_samples, model.sampling_interval)
             order = torch.randperm(len(train), generator=gen)[: c.pixels_per_epoch]
@@ -149,13 +150,13 @@ class AphynTrainer(sciml.Trainer):
                 "train_loss": means["loss"], "train_traj": means["traj"],
                 "train_fdl_norm2": means["fdl_norm2"], "val_loss": val_loss, "lambda": lam,
                 "horizon": (n_h - 1) * model.sampling_interval,
-                "fdl_on": float(model.fdl is not None and not warm_up),
+                "fdl_on": float(fdl_trains),
                 "time_s": time.perf_counter() - t0,
                 **{k: v for k, v in model.taus().items()},
             }
             # λ_{j+1} = λ_j + γ L_traj(θ_{j+1})  (paper §2); λ weighs L_traj against ‖F_dl‖²,
             # so it moves only while F_dl trains (for F_p alone it would only rescale Adam's steps)
-            if model.fdl is not None and not warm_up:
+            if fdl_trains:
                 lam = lam + c.gamma * means["traj"]
             # Only full-horizon epochs compete for "best": a short-horizon fit is not a forecast.
             is_best = n_h == n_samples and val_loss < best["val_loss"]
