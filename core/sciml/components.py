@@ -10,7 +10,15 @@ Life of one training run (a "trial")::
     trainer = TrainerCls(trainer_config, context)
     trainer.fit(model, dataset, reporter)                        # reports per-epoch metrics
     results = EvaluatorCls(evaluator_config, context).evaluate(model, dataset, reporter)
-    ok, why = evaluator.accept(results)                          # selection (e.g. cgmap §3.3)
+    ok, why = evaluator.accept(results)                          # an acceptance gate (validation only)
+    baselines = evaluator.baselines(model, dataset, results)     # trivial baselines, same splits
+
+The experiment protocol (owned by the core, :mod:`sciml.protocol`): the pipeline's
+``metric`` is a validation metric (``val_*``); it chooses the epoch, the trial and the
+champion. The evaluator also returns its test counterpart (``val_rmsd`` -> ``test_rmsd``),
+which is logged and reported, never used to choose. Each baseline is measured on the same
+splits; the core logs ``baseline.<name>.<metric>`` and flags a champion that does not beat
+the best of them (the best chosen on validation).
 
 Model contract, used by the default trainer (``sciml:default``)::
 
@@ -81,6 +89,14 @@ class Reporter(Protocol):
     def log_figure(self, figure: Any, filename: str) -> None:
         """Save a matplotlib figure as an artifact (``filename`` ends in .png/.svg)."""
 
+    def draw_figure(self, filename: str, draw: Callable[..., Any], /, *args: Any, **kwargs: Any) -> bool:
+        """Call ``draw(*args, **kwargs)`` (it returns a matplotlib figure, or ``None`` for
+        nothing to draw) and save the figure as :meth:`log_figure` does.
+
+        A figure that cannot be drawn never fails the run: the exception is logged as a
+        warning naming ``filename`` and the metrics are kept. Returns whether it was saved.
+        """
+
     def log_dict(self, data: Mapping[str, Any], filename: str) -> None:
         """Save a dict as a JSON or YAML artifact, chosen by the extension."""
 
@@ -143,8 +159,26 @@ class Evaluator(_Component):
         raise NotImplementedError
 
     def accept(self, results: Mapping[str, Any]) -> tuple[bool, str]:
-        """Selection: is this trained model acceptable? ``(ok, reason)``. Default: always."""
+        """Acceptance gate: is this trained model acceptable? ``(ok, reason)``. Default: always.
+
+        The gate may look at validation results and at properties of the model itself (e.g. a
+        mapping's connectivity), never at a test metric: a gate on test makes the reported
+        test figure optimistic by construction.
+        """
         return True, ""
+
+    def baselines(self, model, data: Dataset, results: Mapping[str, Any]) -> Mapping[str, Mapping[str, float]]:
+        """The trivial baselines a reviewer asks for first, measured on the same splits.
+
+        Returns:
+            ``{baseline_name: {metric: value}}`` with the same metric names the evaluator
+            returns for the model, e.g. ``{"mean_structure": {"val_rmsd": 0.07,
+            "test_rmsd": 0.071}}``. Give the validation counterpart of the pipeline's
+            metric where it can be had: the best baseline is chosen on it. ``results`` is
+            what :meth:`evaluate` returned, so work done there is not repeated.
+            Default: none (the summary then says that no baseline was declared).
+        """
+        return {}
 
 
 @dataclasses.dataclass
@@ -159,7 +193,9 @@ class Pipeline:
             and top-level keys such as ``seed``), overriding each component's own defaults.
         search_space: ``{"section.key": "loguniform(1e-4, 1e-2)" | "choice(a, b)" | ...}``
             (grammar in :mod:`sciml.config`), used by ``--tune``.
-        metric, mode: what "best" means, e.g. ``"test_rmsd"``, ``"min"``.
+        metric, mode: what "best" means, e.g. ``"val_rmsd"``, ``"min"``. A validation
+            metric (``val_*``): a pipeline selecting on anything else is refused when it
+            is registered. The evaluator reports the test counterpart (``test_rmsd``).
         max_attempts: without ``--tune``, retrain with a new seed until
             :meth:`Evaluator.accept` says yes, at most this many times.
         tune_defaults: defaults of the tune options (``num_samples``, ``seeds``,

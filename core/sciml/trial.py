@@ -13,6 +13,7 @@ The same :func:`execute_trial` runs in-process (``sciml run``) and inside Ray wo
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from sciml.components import Context
+
+log = logging.getLogger(__name__)
 
 
 class FileReporter:
@@ -85,6 +88,22 @@ class FileReporter:
         except Exception:
             pass
 
+    def draw_figure(self, filename: str, draw: Callable[..., Any], /, *args: Any, **kwargs: Any) -> bool:
+        try:
+            figure = draw(*args, **kwargs)
+            if figure is not None:
+                self.log_figure(figure, filename)
+            return figure is not None
+        except Exception as exc:  # a figure is never worth a failed trial
+            log.warning("figure %s not drawn: %s: %s", filename, type(exc).__name__, exc)
+            try:
+                import matplotlib.pyplot as plt
+
+                plt.close("all")
+            except Exception:
+                pass
+            return False
+
     def log_dict(self, data: Mapping[str, Any], filename: str) -> None:
         from sciml.modelio import _json_default
 
@@ -143,13 +162,15 @@ def execute_trial(config: Mapping[str, Any], context: Context, reporter: FileRep
 
     Returns:
         ``{"metrics": {...}, "results": {...}, "accepted": bool, "reason": str,
-        "dataset_hash": str, "seconds": float}``.
+        "dataset_hash": str, "seconds": float}``. ``metrics`` holds the evaluator's
+        baselines as ``baseline.<name>.<metric>`` (:mod:`sciml.protocol`).
 
     Raises:
         whatever the components raise; the caller marks the trial failed.
     """
     from sciml.config import to_yaml
     from sciml.modelio import json_roundtrip, save_model_dir
+    from sciml.protocol import flatten_baselines
     from sciml.registry import get_registry
     from sciml.tracking import split_results
     from sciml.training import seed_everything
@@ -174,18 +195,17 @@ def execute_trial(config: Mapping[str, Any], context: Context, reporter: FileRep
     tr_cls, tr_cfg = _section(config, "trainer", registry)
     fit_metrics = tr_cls(tr_cfg, context).fit(model, dataset, reporter) or {}
     t_fit = time.time()
-    fig = plot_history(reporter.history)
-    if fig is not None:
-        reporter.log_figure(fig, "loss_curves.png")
+    reporter.draw_figure("loss_curves.png", plot_history, reporter.history)
 
     ev_cls, ev_cfg = _section(config, "evaluator", registry)
     evaluator = ev_cls(ev_cfg, context)
     model.eval()
     results = evaluator.evaluate(model, dataset, reporter) or {}
     accepted, reason = evaluator.accept(results)
+    baselines = {name: dict(values) for name, values in (evaluator.baselines(model, dataset, results) or {}).items()}
     metrics, other = split_results(results)
     # the evaluator has the last word where the trainer returned a metric of the same name
-    metrics = {**{k: float(v) for k, v in fit_metrics.items()}, **metrics}
+    metrics = {**{k: float(v) for k, v in fit_metrics.items()}, **metrics, **flatten_baselines(baselines)}
     model.cpu()
     save_model_dir(context.run_dir / "model", model, dict(config), metadata)
     outcome = {
