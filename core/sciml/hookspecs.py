@@ -118,7 +118,7 @@ def sciml_register_pipelines(register):
                 dataset="cgmap:md", model="cgmap:vae", evaluator="cgmap:mapping",
                 defaults={"model": {"n_beads": 2}, "trainer": {"max_epochs": 50}},
                 search_space={"trainer.lr": "loguniform(1e-3, 3e-2)"},
-                metric="test_rmsd", mode="min",
+                metric="val_rmsd", mode="min",
             ))
     """
 
