@@ -2,7 +2,11 @@
 
 Frames come from NVE molecular dynamics with MMFF94 (:mod:`sciml_cgmap.md`) or from a user's
 ASE-readable trajectory (``path``). Prepared arrays are cached by content hash under
-``context.cache_dir``; the 80/10/10 split uses ``split_seed``, independent of the training seed.
+``context.cache_dir``.
+
+The split is in contiguous blocks of time, train | val | test (80/10/10 by default): frames
+10 fs apart are strongly correlated, and a random split would put every test frame between two
+training frames (issue 11). The paper (§3.1) split its frames at random.
 """
 
 from __future__ import annotations
@@ -18,6 +22,25 @@ from sciml.caching import content_hash, file_sha256
 #: Paper protocol (§2.1): 1 ns NVE, 1 fs step, 10^4 saved frames.
 PAPER_SETTINGS = {"n_frames": 10_000, "save_every": 100, "timestep_fs": 1.0}
 SMILES = {"ethane": "CC", "ethylbenzene": "CCc1ccccc1"}
+
+
+def time_block_split(n: int, train_fraction: float, val_fraction: float) -> dict[str, np.ndarray]:
+    """Frame indices of contiguous blocks of time: train = the first frames, val = the next,
+    test = the last (``{"train", "val", "test"}`` -> sorted int arrays covering ``range(n)``).
+
+    Consecutive MD frames are correlated; blocks keep every test frame away from the training
+    frames (the validation block lies between them).
+
+    Raises:
+        sciml.UserError: a split would be empty.
+    """
+    n_train = int(round(train_fraction * n))
+    n_val = int(round(val_fraction * n))
+    if n_train < 1 or n_val < 1 or n - n_train - n_val < 1:
+        raise sciml.UserError(f"{n} frames cannot be split {train_fraction}/{val_fraction}/rest "
+                              "with at least one frame in each split; use more frames")
+    idx = np.arange(n)
+    return {"train": idx[:n_train], "val": idx[n_train:n_train + n_val], "test": idx[n_train + n_val:]}
 
 
 class _Split:
@@ -70,10 +93,10 @@ class MDTrajectoryDataset(sciml.Dataset):
         save_every: int = Field(10, ge=1, description="MD steps between saved frames (paper: 100)")
         timestep_fs: float = Field(1.0, gt=0, le=5, description="integration step (fs; paper: 1)")
         md_seed: int = Field(0, ge=0, description="seed of the 3D embedding and velocities")
-        split_seed: int = Field(0, ge=0, description="seed of the train/val/test permutation "
-                                "(independent of the training seed)")
-        train_fraction: float = Field(0.8, gt=0, lt=1, description="fraction of frames for training")
-        val_fraction: float = Field(0.1, gt=0, lt=1, description="fraction for validation; test = rest")
+        train_fraction: float = Field(0.8, gt=0, lt=1, description="fraction of frames for training: "
+                                      "the first block of the trajectory in time")
+        val_fraction: float = Field(0.1, gt=0, lt=1, description="fraction for validation, the "
+                                    "block after the training frames; test = the last block")
         align: bool = Field(True, description="remove the centre of mass and Kabsch-align every "
                             "frame (and its forces) to frame 0 (paper §3.4.2)")
         com_offset_A: float = Field(1.0, ge=0, le=1000, description="aligned frames have their "
@@ -158,16 +181,7 @@ class MDTrajectoryDataset(sciml.Dataset):
         cache = Path(self.context.cache_dir) / "cgmap" / f"md-{self._hash}.npz"
         arrays, meta = sciml.cached_arrays(cache, self._build)
         self._arrays, self._meta = arrays, meta
-        n = len(arrays["positions"])
-        rng = np.random.default_rng(c.split_seed)
-        perm = rng.permutation(n)
-        n_train = int(round(c.train_fraction * n))
-        n_val = int(round(c.val_fraction * n))
-        if n_train < 1 or n_val < 1 or n - n_train - n_val < 1:
-            raise sciml.UserError(f"{n} frames cannot be split {c.train_fraction}/{c.val_fraction}/rest "
-                                  "with at least one frame in each split; use more frames")
-        self._splits = {"train": np.sort(perm[:n_train]), "val": np.sort(perm[n_train:n_train + n_val]),
-                        "test": np.sort(perm[n_train + n_val:])}
+        self._splits = time_block_split(len(arrays["positions"]), c.train_fraction, c.val_fraction)
         self.metadata = {
             "n_atoms": int(arrays["positions"].shape[1]),
             "atomic_numbers": arrays["atomic_numbers"].tolist(),
@@ -206,5 +220,5 @@ class MDTrajectoryDataset(sciml.Dataset):
 
     def fingerprint(self) -> str:
         c = self.config
-        return content_hash({"data": self._data_key(), "split_seed": c.split_seed,
+        return content_hash({"data": self._data_key(), "split": "time_blocks",
                              "fractions": [c.train_fraction, c.val_fraction]})

@@ -27,3 +27,19 @@ def sciml_store(tmp_path):
 
     with isolated_store(tmp_path) as home:
         yield home
+
+
+@pytest.fixture
+def make_reporter():
+    """``make_reporter(root)``: ``sciml.testing.RecordingReporter`` with ``draw_figure``; the core's
+    file reporter's method is borrowed where the recorder lacks it (it only calls ``log_figure``)."""
+    from sciml.testing import RecordingReporter
+    from sciml.trial import FileReporter
+
+    if hasattr(RecordingReporter, "draw_figure"):
+        return RecordingReporter
+
+    class Recorder(RecordingReporter):
+        draw_figure = FileReporter.draw_figure
+
+    return Recorder

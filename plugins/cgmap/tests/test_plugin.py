@@ -14,7 +14,10 @@ def test_hooks_register_components_and_pipeline_by_import_string():
     pipes = []
     plugin.sciml_register_pipelines(pipes.append)
     (p,) = pipes
-    assert (p.metric, p.mode, p.trainer) == ("test_rmsd", "min", "sciml:default")
+    assert (p.metric, p.mode, p.trainer) == ("val_rmsd", "min", "sciml:default")
+    from sciml.protocol import check_selection_metric
+
+    check_selection_metric(p.name, p.metric, p.mode)  # the core's load-time check passes
     assert p.defaults["trainer"]["patience"] == 10 and p.defaults["trainer"]["min_delta"] == 1e-2
     assert p.defaults["trainer"]["stop_rule"] == "no_change"
     # every default and search-space key is a real config field of its component
@@ -30,19 +33,111 @@ def test_hooks_register_components_and_pipeline_by_import_string():
         assert name in fields[section].model_fields
 
 
-def test_summary_counts_symmetry_equivalent_mappings_once():
-    a = {"accepted": True, "metrics": {"test_rmsd": 0.3}, "results": {
-        "mapping_signature": "S1", "beads": [[0, 2, 3, 4], [1, 5, 6, 7]], "n_used_beads": 2, "test_rmsd": 0.3}}
-    b = {"accepted": True, "metrics": {"test_rmsd": 0.2}, "results": {
-        "mapping_signature": "S1", "beads": [[1, 5, 6, 7], [0, 2, 3, 4]], "n_used_beads": 2, "test_rmsd": 0.2}}
-    c = {"accepted": True, "results": {"mapping_signature": "S2", "beads": [[0], [1]], "n_used_beads": 3,
-                                       "test_rmsd": 0.1}}
-    bad = {"accepted": False, "results": {"mapping_signature": "S3", "test_rmsd": 0.01, "n_used_beads": 3}}
-    rows = distinct_mappings([a, b, c, bad])
-    assert [(r["signature"], r["count"], r["best_test_rmsd"]) for r in rows] == [("S2", 1, 0.1), ("S1", 2, 0.2)]
-    lines = summarize([a, b, c, bad])
-    assert lines[0].startswith("2 distinct") and "1 of 4" in lines[0]
-    assert "found 2x" in lines[2] and "0.200" in lines[2]
+def _trial(sig, val, test, beads=None, n=2, accepted=True, status="FINISHED"):
+    return {"accepted": accepted, "status": status, "metrics": {"val_rmsd": val, "test_rmsd": test},
+            "results": {"mapping_signature": sig, "beads": beads, "n_used_beads": n}}
+
+
+def test_summary_counts_symmetry_equivalent_mappings_once_best_on_validation():
+    a = _trial("S1", 0.3, 0.1, [[0, 2, 3, 4], [1, 5, 6, 7]])
+    b = _trial("S1", 0.2, 0.25, [[1, 5, 6, 7], [0, 2, 3, 4]])  # best on val, worse on test
+    c = _trial("S2", 0.1, 0.15, [[0], [1]], n=3)
+    bad = _trial("S3", 0.01, 0.01, n=3, accepted=False)
+    legacy = {"accepted": True, "results": {"mapping_signature": "S2", "val_rmsd": 0.5, "test_rmsd": 0.5,
+                                            "n_used_beads": 3}}  # no status (bench): finished
+    rows = distinct_mappings([a, b, c, bad, legacy])
+    assert [(r["signature"], r["count"], r["val_rmsd"], r["test_rmsd"]) for r in rows] == [
+        ("S2", 2, 0.1, 0.15), ("S1", 2, 0.2, 0.25)]  # the test figure chose nothing
+    lines = summarize([a, b, c, bad, legacy])
+    assert lines[0] == ("2 distinct connectivity-preserving mapping(s) from 5 trial(s): 4 accepted, "
+                        "1 rejected by the mapping gate (broken connectivity or collapse)")
+    assert "val RMSD 0.200 Å, test RMSD 0.250 Å (found 2x)" in lines[2]
+
+
+def test_summary_does_not_count_stopped_or_failed_trials_as_rejected():
+    # issue 19.7: `--tune --num-samples 4 --seeds 1 --scheduler asha` reported the 3 trials ASHA
+    # stopped as "3 of 4 trial(s) rejected: broken connectivity or collapse"
+    from sciml_cgmap.summary import trial_reason
+
+    done = _trial("S1", 0.2, 0.2)
+    stopped = [{"accepted": False, "status": "STOPPED", "metrics": {"val_rmsd": 0.9}, "results": {}}
+               for _ in range(2)]
+    failed = {"accepted": False, "status": "FAILED", "metrics": {}, "results": {}}
+    rejected = _trial("S3", 0.1, 0.1, accepted=False)
+    trials = [done, *stopped, failed, rejected]
+    assert [trial_reason(t) for t in trials] == ["accepted", "stopped", "stopped", "failed", "rejected"]
+    lines = summarize(trials)
+    assert lines[0] == ("1 distinct connectivity-preserving mapping(s) from 5 trial(s): 1 accepted, "
+                        "1 rejected by the mapping gate (broken connectivity or collapse), "
+                        "2 stopped early by the scheduler, 1 failed")
+    assert summarize([])[0] == "0 distinct connectivity-preserving mapping(s) from 0 trial(s): none"
+
+
+def test_split_is_in_contiguous_blocks_of_time(ethane_data):
+    # issue 11: frames 10 fs apart were split at random, so test frames sat between training frames
+    idx = {k: np.asarray(v) for k, v in ethane_data.split_indices().items()}
+    assert sorted(np.concatenate(list(idx.values())).tolist()) == list(range(200))
+    assert (len(idx["train"]), len(idx["val"]), len(idx["test"])) == (160, 20, 20)
+    train = idx["train"]
+    between = [t for t in idx["test"] if (train < t).any() and (train > t).any()]
+    assert between == []  # no test frame lies between two training frames in time
+    assert train.max() < idx["val"].min() and idx["val"].max() < idx["test"].min()
+    from sciml_cgmap.data import time_block_split
+
+    with pytest.raises(sciml.UserError, match="10 frames cannot be split 0.9/0.1/rest"):
+        time_block_split(10, 0.9, 0.1)
+
+
+def test_mean_structure_baseline_on_a_tiny_constructed_example():
+    from sciml_cgmap.evaluation import MappingEvaluator, mean_structure_rmsd, rmsd_per_frame
+
+    train = np.array([[[0.0, 0, 0], [1, 0, 0]], [[0, 0, 0], [3, 0, 0]]])  # mean: (0,0,0), (2,0,0)
+    val = np.array([[[1.0, 0, 0], [2, 0, 0]]])  # squared errors 1 and 0 -> RMSD sqrt(1/2)
+    test = np.array([[[0.0, 0, 0], [2, 0, 2]], [[0, 0, 0], [2, 0, 0]]])  # sqrt(2) and 0 -> mean sqrt(2)/2
+    assert mean_structure_rmsd(train, val) == pytest.approx(np.sqrt(0.5))
+    assert mean_structure_rmsd(train, test) == pytest.approx(np.sqrt(2) / 2)
+
+    class Data:
+        def arrays(self, split):
+            return {"positions": {"train": train, "val": val, "test": test}[split]}
+
+    ev = MappingEvaluator(MappingEvaluator.Config(), None)
+    assert ev.baselines(None, Data(), {}) == {"mean_structure": {
+        "val_rmsd": pytest.approx(np.sqrt(0.5)), "test_rmsd": pytest.approx(np.sqrt(2) / 2)}}
+    # the same per-frame RMSD as the model's (no re-alignment): a model reconstructing the mean
+    # structure would score exactly the baseline
+    mean = np.broadcast_to(train.mean(0), test.shape)
+    assert rmsd_per_frame(test, mean).mean() == pytest.approx(mean_structure_rmsd(train, test))
+
+
+def test_evaluator_reports_val_and_test_and_baseline_and_survives_a_broken_figure(
+        ethane_data, tmp_path, make_reporter, monkeypatch, caplog):
+    from sciml.testing import make_context
+    from sciml_cgmap import evaluation
+    from sciml_cgmap.model import CGVAE
+
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    model = CGVAE(CGVAE.Config(n_beads=2), ethane_data.metadata)
+    ev = evaluation.MappingEvaluator(evaluation.MappingEvaluator.Config(n_rotated=5), make_context(tmp_path))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no Cairo today")
+
+    monkeypatch.setattr(evaluation, "draw_mapping_png", broken)
+    rep = make_reporter(tmp_path / "rep")
+    with caplog.at_level("WARNING"):
+        res = ev.evaluate(model, ethane_data, rep)
+    assert "mapping.png" not in rep.figures and "no Cairo today" in caplog.text
+    assert {"val_rmsd", "test_rmsd", "val_rmsd_max", "test_rmsd_max", "val_mean_cg_force",
+            "test_mean_cg_force", "test_rmsd_rotated_raw", "test_rmsd_unrotated_subset"} <= set(res)
+    assert "mean_cg_force" not in res and "test_rmsd_rotated_aligned" not in res
+    base = ev.baselines(model, ethane_data, res)["mean_structure"]
+    # the aligned ethane data barely move about their mean; an untrained model is far off
+    assert 0 < base["val_rmsd"] < 0.2 and 0 < base["test_rmsd"] < 0.2 < res["test_rmsd"]
+    # the gate looks at the mapping only: changing every test metric changes nothing
+    flipped = {k: (1e9 if k.startswith("test_") else v) for k, v in res.items()}
+    assert ev.accept(flipped) == ev.accept(res)
 
 
 def test_bad_smiles_dataset_is_user_error(tmp_path):
@@ -90,10 +185,10 @@ def test_dataset_from_user_xyz_file_and_predict(ethane_data, tmp_path):
         predict(model, {}, d.metadata, tmp_path / "wrong.npy")
 
 
-def test_dataset_from_extxyz_with_forces_needs_no_smiles(tmp_path):
+def test_dataset_from_extxyz_with_forces_needs_no_smiles(tmp_path, make_reporter):
     import ase.io
     from ase.calculators.singlepoint import SinglePointCalculator
-    from sciml.testing import RecordingReporter, make_context
+    from sciml.testing import make_context
     from sciml_cgmap import md
     from sciml_cgmap.data import MDTrajectoryDataset
     from sciml_cgmap.evaluation import MappingEvaluator
@@ -113,7 +208,7 @@ def test_dataset_from_extxyz_with_forces_needs_no_smiles(tmp_path):
     assert d.metadata["smiles"] is None and d.metadata["n_atoms"] == 9
     assert sorted(map(tuple, d.metadata["bonds"])) == md.bonds_from_mol(mol)  # from the geometry
     model = CGVAE(CGVAE.Config(n_beads=2), d.metadata)
-    rep = RecordingReporter(tmp_path / "rep")
+    rep = make_reporter(tmp_path / "rep")
     res = MappingEvaluator(MappingEvaluator.Config(n_rotated=2), make_context(tmp_path / "e")).evaluate(model, d, rep)
     assert "mapping.png" in rep.figures and res["smiles"] is None
     # forces came from the file, rotated into the aligned frames: same magnitudes
@@ -140,3 +235,4 @@ def test_end_to_end_run_registers_a_champion_that_reloads(sciml_store):
     data.prepare()
     x_in, _, x_rec = reconstruct(loaded.module, data.arrays("test")["positions"])
     assert rmsd_per_frame(x_in, x_rec).mean() == pytest.approx(s.best.metrics["test_rmsd"], rel=1e-5)
+    assert 0 < s.best.metrics["baseline.mean_structure.test_rmsd"] < s.best.metrics["test_rmsd"]
