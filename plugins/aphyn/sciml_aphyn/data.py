@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import Field
 
 import sciml
-from sciml_aphyn.simulation import simulate_tp06_slab
+from sciml_aphyn.simulation import simulate_tp06_slab, stimulus_box
 from sciml_aphyn.traces import add_noise, load_traces, normalise_traces
 
 SPLITS = ("train", "val", "test")
@@ -37,7 +37,8 @@ def _tensor_dataset(traces: np.ndarray):
 class _TraceDataset(sciml.Dataset):
     """Shared by both datasets: ``noisy``/``clean``/``start`` per split, set by ``prepare``.
 
-    ``split("test")`` is the validation set (the paper reports train and validation).
+    Three disjoint sets of traces: ``train`` fits the model, ``val`` chooses (the epoch, the
+    trial, the acceptance gate), ``test`` is only reported.
     """
 
     noisy: dict[str, np.ndarray]
@@ -47,19 +48,23 @@ class _TraceDataset(sciml.Dataset):
     def split(self, name: str):
         if name not in SPLITS:
             raise sciml.UserError(f"split {name!r} is not one of {list(SPLITS)}")
-        return _tensor_dataset(self.noisy["val" if name == "test" else name])
+        return _tensor_dataset(self.noisy[name])
 
     def arrays(self, name: str) -> dict[str, np.ndarray]:
         """``noisy``/``clean`` ``(n_pixels, n_samples)`` and ``start`` ``(n_pixels,)`` of a split."""
-        key = "val" if name == "test" else name
-        return {"noisy": self.noisy[key], "clean": self.clean[key], "start": self.start[key]}
+        if name not in SPLITS:
+            raise sciml.UserError(f"split {name!r} is not one of {list(SPLITS)}")
+        return {"noisy": self.noisy[name], "clean": self.clean[name], "start": self.start[name]}
 
 
 class TP06SlabDataset(_TraceDataset):
     """TP06 monodomain slab simulated with finitewave (paper §3.1).
 
-    Train: stimulus in the top-left corner; val: stimulus near the centre (paper Fig. 1).
-    There is no third simulation in the paper: ``split("test")`` is the validation set.
+    Train: stimulus in the top-left corner; val: stimulus near the centre (paper Fig. 1);
+    test: stimulus on the middle of the top edge (a third simulation, not in the paper, so
+    that the reported figure is not the one the epoch and the gate were chosen on). The
+    three sites must stimulate different cells (else :class:`sciml.UserError`): the same
+    site would give the same slab with other noise, i.e. test pixels seen in training.
     Each split holds ``n*n`` traces ``(n_samples,)`` with ``n_samples = horizon/record_interval + 1``,
     normalised to [0, 1], resting start cut, plus Gaussian noise of std ``noise``.
 
@@ -73,10 +78,11 @@ class TP06SlabDataset(_TraceDataset):
         horizon: float = Field(350.0, gt=0, description="kept trace length after the upstroke (ms; paper: 350)")
         record_interval: float = Field(1.0, gt=0, le=50, description="sampling interval of the traces (ms)")
         noise: float = Field(0.05, ge=0, le=1, description="std of the added Gaussian noise (fraction of [0,1]; paper: 0.05)")
-        noise_seed: int = Field(0, ge=0, description="seed of the noise (train uses it, val uses it + 1)")
+        noise_seed: int = Field(0, ge=0, description="seed of the noise (train uses it, val it + 1, test it + 2)")
         activation_threshold: float = Field(0.05, gt=0, lt=1, description="normalised v where a trace starts")
-        train_site: Literal["corner", "centre"] = Field("corner", description="stimulus site of the training slab")
-        val_site: Literal["corner", "centre"] = Field("centre", description="stimulus site of the validation slab")
+        train_site: Literal["corner", "centre", "edge"] = Field("corner", description="stimulus site of the training slab")
+        val_site: Literal["corner", "centre", "edge"] = Field("centre", description="stimulus site of the validation slab")
+        test_site: Literal["corner", "centre", "edge"] = Field("edge", description="stimulus site of the test slab")
         stim_size: int = Field(3, ge=1, description="side of the stimulated square (cells)")
         stim_current: float = Field(150.0, gt=0, description="stimulus current (mV/ms) during stim_duration")
         stim_duration: float = Field(1.0, gt=0, description="stimulus duration (ms; paper: 1)")
@@ -102,10 +108,29 @@ class TP06SlabDataset(_TraceDataset):
         arrays, _ = sciml.cached_arrays(path, build)
         return arrays["voltage"]
 
+    def sites(self) -> dict[str, str]:
+        """``{split: stimulus site}``.
+
+        Raises:
+            sciml.UserError: two splits would stimulate the same cells.
+        """
+        c = self.config
+        sites = {"train": c.train_site, "val": c.val_site, "test": c.test_site}
+        boxes = {split: stimulus_box(c.n, site, c.stim_size) for split, site in sites.items()}
+        for i, a in enumerate(SPLITS):
+            for b in SPLITS[i + 1:]:
+                if boxes[a] == boxes[b]:
+                    raise sciml.UserError(
+                        f"the {a} and {b} slabs would be stimulated on the same cells {boxes[a]} "
+                        f"(sites {sites[a]!r}, {sites[b]!r}, n={c.n}, stim_size={c.stim_size}): "
+                        f"the {b} pixels would repeat the {a} pixels; give the three splits different "
+                        "dataset.*_site values (a slab of n >= 6 keeps corner, centre and edge apart)")
+        return sites
+
     def prepare(self) -> None:
         c = self.config
         self.clean, self.noisy, self.start, self.raw = {}, {}, {}, {}
-        for offset, (split, site) in enumerate((("train", c.train_site), ("val", c.val_site))):
+        for offset, (split, site) in enumerate(self.sites().items()):
             voltage = self.raw_voltage(site)
             raw = voltage.reshape(voltage.shape[0], -1).T  # (n*n, n_t)
             clean, start = normalise_traces(raw, c.record_interval, c.horizon,
@@ -132,12 +157,14 @@ class OpticalMappingDataset(_TraceDataset):
 
     Files hold one trace per pixel (see :func:`sciml_aphyn.traces.read_trace_file`); they
     are normalised like the paper's ex-vivo data (min–max to [0, 1], resting start cut,
-    cropped to ``horizon``). No noise is added. ``split("test")`` is the validation set.
+    cropped to ``horizon``). No noise is added. Give three files from different regions or
+    recordings: the validation file chooses, the test file is only reported.
     """
 
     class Config(sciml.ComponentConfig):
         train_path: str = Field("", description="trace file of the training pixels (.csv/.npy)")
         val_path: str = Field("", description="trace file of the validation pixels (.csv/.npy)")
+        test_path: str = Field("", description="trace file of the test pixels (.csv/.npy), only reported")
         sampling_interval: float = Field(3.7, gt=0, description="time between samples (ms; paper camera: 3.7)")
         horizon: float = Field(300.0, gt=0, description="kept trace length after the upstroke (ms; paper: 300)")
         activation_threshold: float = Field(0.05, gt=0, lt=1, description="normalised v where a trace starts")
@@ -145,7 +172,7 @@ class OpticalMappingDataset(_TraceDataset):
     def prepare(self) -> None:
         c = self.config
         self.noisy, self.start = {}, {}
-        for split, path in (("train", c.train_path), ("val", c.val_path)):
+        for split, path in (("train", c.train_path), ("val", c.val_path), ("test", c.test_path)):
             if not path:
                 raise sciml.UserError(
                     f"dataset.{split}_path is empty: give a .csv or .npy trace file "
@@ -162,5 +189,5 @@ class OpticalMappingDataset(_TraceDataset):
 
         c = self.config
         files = {k: file_sha256(p) if p and Path(p).is_file() else None
-                 for k, p in (("train", c.train_path), ("val", c.val_path))}
+                 for k, p in (("train", c.train_path), ("val", c.val_path), ("test", c.test_path))}
         return sciml.content_hash({"class": "OpticalMappingDataset", "config": c.model_dump(), "files": files})

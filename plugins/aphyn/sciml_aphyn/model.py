@@ -74,13 +74,30 @@ class ResNetFdl(nn.Module):
         return F.linear(x, self.head.weight, self.head.bias)
 
 
+class ConstantFdl(nn.Module):
+    """A learnable constant dv/dt: ``(..., 2) -> (..., 2)`` = (offset, 0) in 1/ms.
+
+    The constant-offset control of issue 11: Mitchell–Schaeffer plus one number. If F_dl
+    learns little more than a constant leak, this control does as well as APHYN-EP.
+    Starts at 0 (the model starts as F_p alone).
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.offset = nn.Parameter(torch.zeros(()))
+
+    def forward(self, state: torch.Tensor) -> torch.Tensor:
+        dv = self.offset.expand(state.shape[:-1])
+        return torch.stack((dv, torch.zeros_like(dv)), dim=-1)
+
+
 class _Rhs(nn.Module):
     """``t, X -> F_p(t, X) + F_dl(X)`` for torchdiffeq (F_dl is skipped when absent).
 
     ``rates`` (the 1/τ of F_p) are computed once per forecast by :meth:`APHYNEP.forecast`.
     """
 
-    def __init__(self, physics: MitchellSchaeffer, fdl: ResNetFdl | None):
+    def __init__(self, physics: MitchellSchaeffer, fdl: nn.Module | None):
         super().__init__()
         self.physics = physics
         self.fdl = fdl
@@ -88,7 +105,7 @@ class _Rhs(nn.Module):
         self.rates: torch.Tensor | None = None
 
     @property
-    def active_fdl(self) -> ResNetFdl | None:
+    def active_fdl(self) -> nn.Module | None:
         """F_dl when it takes part (present and not switched off by ``physics_only``), else None."""
         return self.fdl if self.fdl_enabled else None
 
@@ -114,6 +131,8 @@ class APHYNEP(nn.Module):
 
     class Config(sciml.ComponentConfig):
         use_fdl: bool = Field(True, description="include F_dl; False gives the physics-only baseline")
+        fdl_kind: Literal["resnet", "constant"] = Field(
+            "resnet", description="F_dl: the paper's ResNet, or one learnable dv/dt offset (the constant-offset control)")
         width: int = Field(8, ge=1, le=256, description="ResNet filters (paper: 8)")
         n_blocks: int = Field(3, ge=0, le=16, description="ResNet residual blocks (paper: 3)")
         init_gain: float = Field(0.1, gt=0, le=10, description="gain of F_dl's orthogonal init")
@@ -132,7 +151,7 @@ class APHYNEP(nn.Module):
             "euler", description="fixed-step torchdiffeq method (paper forecasts with Euler)")
 
     #: Config keys that only shape F_dl (the physics-only baseline does not depend on them).
-    FDL_KEYS = frozenset({"width", "n_blocks", "init_gain", "zero_output"})
+    FDL_KEYS = frozenset({"fdl_kind", "width", "n_blocks", "init_gain", "zero_output"})
 
     def __init__(self, config: Config | None = None, metadata: dict | None = None):
         super().__init__()
@@ -143,8 +162,12 @@ class APHYNEP(nn.Module):
             tau_in=config.tau_in, tau_out=config.tau_out, tau_open=config.tau_open,
             tau_close=config.tau_close, v_gate=config.v_gate, t_stim=config.t_stim,
             learn=tuple(config.learn_tau))
-        self.fdl = (ResNetFdl(config.width, config.n_blocks, config.init_gain, config.zero_output)
-                    if config.use_fdl else None)
+        if not config.use_fdl:
+            self.fdl = None
+        elif config.fdl_kind == "constant":
+            self.fdl = ConstantFdl()
+        else:
+            self.fdl = ResNetFdl(config.width, config.n_blocks, config.init_gain, config.zero_output)
         self.rhs = _Rhs(self.physics, self.fdl)
 
     @contextlib.contextmanager
@@ -239,4 +262,4 @@ class APHYNEP(nn.Module):
         return {"loss": terms["traj"], **terms}
 
 
-__all__ = ["APHYNEP", "ResNetFdl", "TAU_NAMES"]
+__all__ = ["APHYNEP", "ConstantFdl", "ResNetFdl", "TAU_NAMES"]

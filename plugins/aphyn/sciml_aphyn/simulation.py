@@ -4,8 +4,10 @@ The monodomain reaction-diffusion equation with the TP06 ionic model (ten Tussch
 Panfilov, Am. J. Physiol. 291, 2006) is solved by ``finitewave`` (explicit finite
 differences, isotropic tissue), as in the paper. One stimulus current is applied for 1 ms
 in a small square: the top-left corner for the training set, near the centre for the
-validation set (paper Fig. 1). The transmembrane voltage of every cell is recorded every
-``record_interval`` ms.
+validation set (paper Fig. 1), and the middle of the top edge for the test set (not in the
+paper, which has no test set; an edge site is neither a corner nor the centre, and unlike
+the opposite corner it is no mirror image of the training slab). The transmembrane voltage
+of every cell is recorded every ``record_interval`` ms.
 
 finitewave is imported inside :func:`simulate_tp06_slab` only (it compiles numba kernels).
 """
@@ -16,14 +18,16 @@ import numpy as np
 
 import sciml
 
-STIMULUS_SITES = ("corner", "centre")
+STIMULUS_SITES = ("corner", "centre", "edge")
 
 
 def stimulus_box(n: int, site: str, size: int) -> tuple[int, int, int, int]:
     """Cell index box ``(x1, x2, y1, y2)`` (half open, 0-based in the ``n×n`` slab).
 
     ``corner``: the ``size×size`` top-left corner; ``centre``: a ``size×size`` square whose
-    top-left cell is one cell off the centre (the paper stimulates "near the center").
+    top-left cell is one cell off the centre (the paper stimulates "near the center");
+    ``edge``: a ``size×size`` square on the top edge (first index 0), at the centre's
+    offset along the edge.
 
     Raises:
         sciml.UserError: unknown ``site`` or a box that does not fit in the slab.
@@ -35,6 +39,8 @@ def stimulus_box(n: int, site: str, size: int) -> tuple[int, int, int, int]:
     if site == "corner":
         return 0, size, 0, size
     start = max(0, min(n - size, n // 2 - size // 2 - 1))
+    if site == "edge":
+        return 0, size, start, start + size
     return start, start + size, start, start + size
 
 
@@ -56,7 +62,8 @@ def simulate_tp06_slab(
     Args:
         n: slab size in cells (24 in the paper).
         t_end: simulated time (ms; 400 in the paper).
-        site: ``"corner"`` (training) or ``"centre"`` (validation).
+        site: ``"corner"`` (training), ``"centre"`` (validation) or ``"edge"`` (test),
+            see :func:`stimulus_box`.
         stim_size: side of the stimulated square (cells).
         stim_current: stimulus current added to du/dt in the square (mV/ms) during
             ``stim_duration`` ms (1 ms in the paper).

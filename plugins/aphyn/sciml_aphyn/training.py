@@ -15,7 +15,8 @@ Budget (CPU): a 350 ms forecast is 3500 Euler steps; an epoch is one step on
 ``pixels_per_epoch`` training pixels (default: all 576 of the slab at once, the cheapest per
 pixel, since the solver's cost is mostly per step). Optionally the forecast horizon grows
 from ``start_horizon`` to the full trace over ``curriculum_epochs``.
-The physics-only baseline is trained by the same code (model with ``use_fdl=False``).
+The physics-only baselines are trained by the same code (model with ``use_fdl=False``, or
+with the constant F_dl), with early stopping (``patience``) on the validation loss.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ class AphynTrainer(sciml.Trainer):
     ``train_fdl_norm2``, ``val_loss`` (= forecast MSE on validation pixels), ``lambda``,
     ``horizon`` (ms), ``fdl_on`` (0 in the physics warm-up), ``time_s`` and the learned τ (ms),
     checkpoints (best on ``val_loss``), and restores the best weights at the end.
+    With ``patience`` > 0 it stops early once ``val_loss`` has not improved by a fraction
+    ``min_delta`` for ``patience`` full-horizon epochs after the warm-up; the returned metrics
+    then say ``epochs`` (trained) and ``stopped_early`` (1.0).
     """
 
     class Config(sciml.ComponentConfig):
@@ -61,6 +65,10 @@ class AphynTrainer(sciml.Trainer):
         start_horizon: float = Field(60.0, gt=0, description="forecast horizon of the first epoch (ms)")
         curriculum_epochs: int = Field(0, ge=0, description="epochs over which the horizon grows to the full trace")
         grad_clip: float = Field(1.0, ge=0, description="max gradient norm of F_dl (0 = off); τ are not clipped")
+        patience: int = Field(
+            0, ge=0, description="stop after this many epochs without a val_loss improvement (0 = run max_epochs)")
+        min_delta: float = Field(
+            0.0, ge=0, lt=1, description="relative val_loss decrease that counts as an improvement for patience")
         device: str = Field("auto", description="torch device; auto = the run's --device")
 
     def horizon_samples(self, epoch: int, n_samples: int, sampling_interval: float) -> int:
@@ -83,7 +91,8 @@ class AphynTrainer(sciml.Trainer):
 
         ``progress`` wraps the epoch range in a progress bar (default: ``reporter.progress``).
 
-        Returns the metrics of the best epoch (lowest ``val_loss``).
+        Returns the metrics of the best epoch (lowest ``val_loss``), with ``best_epoch``
+        (0-based), ``epochs`` (trained) and ``stopped_early`` (0/1).
         """
         c = self.config
         device = torch.device(getattr(self.context, "device", "cpu") if c.device == "auto" else c.device)
@@ -108,6 +117,8 @@ class AphynTrainer(sciml.Trainer):
 
         lam = float(c.lambda0)
         best = {"val_loss": math.inf}
+        plateau_ref, since_improved, stopped = math.inf, 0, False
+        warm_up_end = c.physics_warmup_epochs if model.fdl is not None else 0
         best_state = copy.deepcopy(model.state_dict())
         t0 = time.perf_counter()
         n_samples = train.shape[1]
@@ -161,16 +172,26 @@ class AphynTrainer(sciml.Trainer):
             # Only full-horizon epochs compete for "best": a short-horizon fit is not a forecast.
             is_best = n_h == n_samples and val_loss < best["val_loss"]
             if is_best:
-                best = dict(metrics)
+                best = {**metrics, "best_epoch": float(epoch)}
                 best_state = copy.deepcopy(model.state_dict())
             if reporter is not None:
                 reporter.report(epoch, metrics)
                 reporter.checkpoint({"model": model.state_dict(), "epoch": epoch, "lambda": lam},
                                     best=is_best)
+            # early stopping on validation only (patience counts full-horizon epochs after the warm-up)
+            if c.patience and n_h == n_samples and epoch >= warm_up_end:
+                if val_loss < plateau_ref * (1.0 - c.min_delta):
+                    plateau_ref, since_improved = val_loss, 0
+                else:
+                    since_improved += 1
+                if since_improved >= c.patience:
+                    stopped = True
+                    break
         if math.isfinite(best["val_loss"]):
             model.load_state_dict(best_state)
         else:
             best = metrics
+        best = {**best, "epochs": float(epoch + 1), "stopped_early": float(stopped)}
         model.eval()
         return best
 

@@ -73,3 +73,20 @@ def test_physics_only_model_has_no_fdl_and_zero_norm():
     assert terms["fdl_norm2"].item() == 0.0
     assert sorted(n for n, _ in model.named_parameters()) == [
         "physics.log_tau_close", "physics.log_tau_in", "physics.log_tau_out"]
+
+
+def test_constant_fdl_is_one_learnable_dv_dt_offset():
+    meta = {"sampling_interval": 1.0}
+    model = APHYNEP(APHYNEP.Config(fdl_kind="constant", step_size=0.5), meta)
+    physics = APHYNEP(APHYNEP.Config(use_fdl=False, step_size=0.5), meta)
+    assert sorted(n for n, _ in model.fdl.named_parameters()) == ["offset"]
+    v0 = torch.tensor([0.3, 0.8])
+    assert torch.equal(model.forecast(v0, 20), physics.forecast(v0, 20))  # starts at 0
+    with torch.no_grad():
+        model.fdl.offset.fill_(-1e-3)
+    out = model.fdl(torch.rand(5, 3, 2))
+    assert out.shape == (5, 3, 2) and (out[..., 0] == -1e-3).all() and not out[..., 1].any()
+    terms = model.loss_terms(torch.rand(2, 6))
+    assert terms["fdl_norm2"].item() == pytest.approx(1e-6)
+    terms["traj"].backward()
+    assert model.fdl.offset.grad is not None and model.fdl.offset.grad != 0

@@ -110,3 +110,33 @@ def test_epochs_go_through_the_reporters_progress_bar(tmp_path):
     AphynTrainer(cfg, make_context(tmp_path)).fit_arrays(base, traces, traces, progress=rep.progress)
     assert rep.bars == [("APHYN-EP epochs", 2), ("physics-only epochs", 2)]
     assert len(rep.metrics) == 2  # the baseline's epochs are not reported as the trial's
+
+
+def test_early_stopping_on_the_validation_loss(tmp_path):
+    """The baselines train until validation stops improving, not for a fixed budget."""
+    traces = _ms_traces(60.0, n_samples=61)
+    common = dict(max_epochs=6, batch_size=6, pixels_per_epoch=6, patience=2, min_delta=1e-3)
+    # τ barely move at this lr: validation never improves by 0.1 %: stop after 1 + patience epochs
+    stuck = APHYNEP(APHYNEP.Config(use_fdl=False, step_size=0.5), {"sampling_interval": 1.0})
+    rep = RecordingReporter(tmp_path / "stuck")
+    best = AphynTrainer(AphynTrainer.Config(physics_lr=1e-7, **common), make_context(tmp_path)).fit_arrays(
+        stuck, traces, traces, rep)
+    assert best["epochs"] == 3.0 and best["stopped_early"] == 1.0 and len(rep.metrics) == 3
+    # improving: runs to max_epochs
+    moving = APHYNEP(APHYNEP.Config(use_fdl=False, step_size=0.5), {"sampling_interval": 1.0})
+    best = AphynTrainer(AphynTrainer.Config(physics_lr=0.05, **common), make_context(tmp_path)).fit_arrays(
+        moving, traces, traces)
+    assert best["epochs"] == 6.0 and best["stopped_early"] == 0.0 and best["best_epoch"] == 5.0
+    # the validation split decides: the same training as above, but validation traces the model
+    # cannot fit better (a flat line far below) make it stop early
+    flat = torch.full_like(traces, -5.0)
+    other = APHYNEP(APHYNEP.Config(use_fdl=False, step_size=0.5), {"sampling_interval": 1.0})
+    rep = RecordingReporter(tmp_path / "flat")
+    best = AphynTrainer(AphynTrainer.Config(physics_lr=0.05, **common), make_context(tmp_path)).fit_arrays(
+        other, traces, flat, rep)
+    assert best["stopped_early"] == 1.0 and best["epochs"] < 6.0
+    # no stop inside the physics warm-up: F_dl must get its epochs
+    hybrid = APHYNEP(APHYNEP.Config(step_size=0.5), {"sampling_interval": 1.0})
+    best = AphynTrainer(AphynTrainer.Config(physics_lr=1e-7, physics_warmup_epochs=4, **common),
+                        make_context(tmp_path)).fit_arrays(hybrid, traces, traces)
+    assert best["epochs"] >= 5.0
