@@ -42,8 +42,12 @@ def load_model_any(model: str):
 
 
 def plan_command(smiles, *, time_limit=10.0, model="models:/sciml-retro@champion", stock=None, output=None,
-                 max_routes=3, max_depth=10, iterations=100000, c_puct=1.5, use_filter=False, seed=0, echo=print) -> int:
+                 max_routes=3, max_depth=10, iterations=100000, c_puct=1.5, use_filter=False,
+                 keep_target_in_stock=False, seed=0, echo=print) -> int:
     """Plan routes for one target. Returns the exit code: 0 if a route was found, 1 if none was found.
+
+    The target is taken out of the stock (a target in stock would come back as a 0-step "route");
+    ``keep_target_in_stock`` keeps it.
 
     Raises:
         UserError: bad SMILES, missing stock/model file, bad limits.
@@ -57,7 +61,9 @@ def plan_command(smiles, *, time_limit=10.0, model="models:/sciml-retro@champion
     from sciml_retro.search import SearchConfig, planner_from_model
 
     cfg = SearchConfig(time_limit=time_limit, max_iterations=iterations, max_depth=max_depth, max_routes=max_routes,
-                       c_puct=c_puct, use_filter=use_filter, seed=seed)
+                       c_puct=c_puct, use_filter=use_filter, seed=seed, keep_target_in_stock=keep_target_in_stock)
+    if target in stock_obj and not keep_target_in_stock:
+        echo(f"{target} is in the stock; planning without it (--keep-target-in-stock accepts it as purchasable).")
     res = planner_from_model(policy, stock_obj, cfg).search(target)
     if not res.routes:
         echo(f"No route found for {target} within {time_limit:g} s ({res.iterations} iterations, "
@@ -71,7 +77,9 @@ def plan_command(smiles, *, time_limit=10.0, model="models:/sciml-retro@champion
     if output:
         out = Path(output)
         save_routes(res.routes, out, {"target": target, "solved": res.solved, "time_to_first_s": res.time_to_first,
-                                      "iterations": res.iterations, "time_limit_s": time_limit})
+                                      "iterations": res.iterations, "time_limit_s": time_limit,
+                                      "target_in_stock": target in stock_obj,
+                                      "keep_target_in_stock": bool(keep_target_in_stock)})
         echo(f"\nroutes written to {out}")
         if res.routes:
             png = out.with_suffix(".png")

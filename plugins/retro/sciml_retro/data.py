@@ -8,10 +8,15 @@ From atom-mapped reactions (the committed USPTO/ORD set, or a user's file) this 
   found by a Bellman-Ford style fixed point over ``cost(m) = 0`` for stock molecules and
   ``cost(p) = min_r 1 + sum_{m in reactants(r)} cost(m)``);
 * the built-in benchmark: products whose shortest route has ``min_steps``..``max_steps`` steps;
-* a split on routes: whole reference routes of randomly drawn benchmark targets go to ``test``,
-  so neither their reactions nor templates seen only there reach training; the template library
-  (classes of the expansion policy, Segler & Waller 2018: rules occurring >= K times) is counted on
-  the training reactions only.
+* a split on routes: whole reference routes of randomly drawn benchmark targets go to ``test``, then
+  the whole routes of other targets, sharing no reaction with ``test``, go to ``val``; neither their
+  reactions nor templates seen only there reach training. The template library (classes of the
+  expansion policy, Segler & Waller 2018: rules occurring >= K times) is counted on the training
+  reactions only.
+
+Duplicates are removed before the split (:func:`deduplicate`): the same reaction recorded under
+several IDs (USPTO holds many: the same example in several patents) would otherwise sit on both
+sides of it, and a held-out reaction would have an identical copy in training.
 """
 
 from __future__ import annotations
@@ -72,29 +77,83 @@ def load_mapped(path: str | Path | None = None) -> list[dict]:
     return rows
 
 
-def extract_table(rows: list[dict], progress=lambda it, **kw: it) -> dict[str, np.ndarray]:
-    """Per reaction: canonical product, dot-joined canonical reactants, retro template ('' if none).
+def reaction_key(rxn: str) -> str | None:
+    """Canonical reaction SMILES ``reactants>>product`` used to find duplicate reactions.
 
-    Returns string arrays ``ids``, ``products``, ``reactants``, ``templates`` of shape ``(n_reactions,)``.
-    Reactions whose product or reactants RDKit cannot parse are dropped.
+    Atom maps are removed, the agents field (``a>agents>p``) is dropped and, in an atom-mapped
+    reaction, so are reactant-side molecules without any mapped atom (reagents, solvents, catalysts:
+    they contribute no atom to the product). Each molecule is written as RDKit canonical SMILES and
+    the reactants are sorted, so the key does not depend on molecule order or SMILES spelling.
+    Returns None when RDKit cannot parse a molecule or the string is not ``reactants>agents>product``.
+    """
+    parts = rxn.split(">")
+    if len(parts) != 3 or not parts[0] or not parts[2]:
+        return None
+    mols = [m for m in parts[0].split(".") if m]
+    if ":" in rxn:
+        mapped = [m for m in mols if _has_atom_map(m)]
+        mols = mapped or mols
+    reac = [canonical_smiles(m) for m in mols]
+    prod = canonical_smiles(parts[2])
+    if prod is None or any(r is None for r in reac):
+        return None
+    return ".".join(sorted(reac)) + ">>" + prod
+
+
+def _has_atom_map(smiles: str) -> bool:
+    from rdkit import Chem
+
+    mol = Chem.MolFromSmiles(smiles, sanitize=False)
+    return mol is not None and any(a.GetAtomMapNum() > 0 for a in mol.GetAtoms())
+
+
+def deduplicate(table: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], int]:
+    """Keep one reaction per canonical reaction SMILES (``table["keys"]``, see :func:`reaction_key`).
+
+    The kept copy is the first in file order that has a template (else the first). Must run before
+    any split: copies under other record IDs would otherwise land on both sides of it.
+
+    Returns:
+        ``(table without the duplicates, number of rows removed)``; row order is kept.
+    """
+    keys = table["keys"]
+    first: dict[str, int] = {}
+    for i, k in enumerate(keys):
+        j = first.get(k)
+        if j is None or (not table["templates"][j] and table["templates"][i]):
+            first[k] = i
+    keep = np.array(sorted(first.values()), dtype=np.int64)
+    return {name: col[keep] for name, col in table.items()}, int(len(keys) - len(keep))
+
+
+def extract_table(rows: list[dict], progress=lambda it, **kw: it) -> dict[str, np.ndarray]:
+    """Per reaction: canonical product, dot-joined canonical reactants, retro template ('' if none) and
+    the canonical reaction SMILES (:func:`reaction_key`).
+
+    Returns string arrays ``ids``, ``products``, ``reactants``, ``templates``, ``keys`` of shape
+    ``(n_reactions,)``. Reactions whose product or reactants RDKit cannot parse are dropped.
     """
     from sciml_retro.templates import extract_template
 
-    ids, prods, reacs, tpls = [], [], [], []
+    ids, prods, reacs, tpls, keys = [], [], [], [], []
     for row in progress(rows, total=len(rows), desc="templates"):
         parts = row["mapped"].split(">")
         if len(parts) != 3:
             continue
         prod = canonical_smiles(parts[2])
         reac = [canonical_smiles(s) for s in parts[0].split(".")]
-        if not prod or "." in prod or not reac or any(r is None for r in reac):
+        key = reaction_key(row["mapped"])
+        if not prod or "." in prod or not reac or any(r is None for r in reac) or key is None:
             continue
         tpl = extract_template(row["mapped"], row["id"]) or ""
         ids.append(row["id"])
         prods.append(prod)
         reacs.append(".".join(sorted(reac)))
         tpls.append(tpl)
-    return {"ids": np.array(ids), "products": np.array(prods), "reactants": np.array(reacs), "templates": np.array(tpls)}
+        keys.append(key)
+    return {"ids": np.array(ids, dtype=str), "products": np.array(prods, dtype=str),
+            "reactants": np.array(reacs, dtype=str), "templates": np.array(tpls, dtype=str),
+            "keys": np.array(keys, dtype=str)}
 
 
 def builtin_stock(products, reactants, extra=COMMON_REAGENTS) -> Stock:
@@ -162,9 +221,15 @@ def route_split(table: dict, stock: Stock, *, min_steps=2, max_steps=10, test_fr
                 val_fraction=0.1, seed=0) -> dict:
     """Split reactions on routes (see module doc).
 
-    Returns ``{"split": int8 array (0 train, 1 val, 2 test), "targets": [smiles...], "target_routes":
-    [[reaction idx...]...], "n_benchmark": int}``; ``targets`` are the held-out benchmark targets (all of
-    whose reference-route reactions are in test).
+    Benchmark targets are drawn in a seeded random order. The whole reference route of each goes to
+    test until test holds ``test_fraction`` of the reactions; then the routes of the next targets whose
+    reactions are all still unassigned go to validation until it holds ``val_fraction``. The rest is
+    training. So validation targets are held out the way test targets are, and no reaction is shared
+    between the validation and test routes.
+
+    Returns ``{"split": int8 array (0 train, 1 val, 2 test), "targets"/"val_targets": [smiles...] (test /
+    validation benchmark targets), "target_routes"/"val_target_routes": [[reaction idx...]...],
+    "n_benchmark": int}``.
     """
     products, reactants = list(table["products"]), list(table["reactants"])
     n = len(products)
@@ -176,23 +241,25 @@ def route_split(table: dict, stock: Stock, *, min_steps=2, max_steps=10, test_fr
         key_to_smiles.setdefault(k, p)
     bench = sorted(k for k, v in cost.items() if min_steps <= v <= max_steps)
     rng = np.random.default_rng(seed)
-    order = rng.permutation(len(bench))
+    order = list(rng.permutation(len(bench)))
     split = np.zeros(n, dtype=np.int8)
-    n_test_goal = int(round(test_fraction * n))
-    targets, target_routes = [], []
-    for j in order:
-        if int((split == 2).sum()) >= n_test_goal:
-            break
-        k = bench[j]
-        route = route_reactions(k, best, pkeys, rkeys, stock)
-        split[route] = 2
-        targets.append(key_to_smiles[k])
-        target_routes.append(sorted(int(i) for i in route))
-    rest = np.flatnonzero(split == 0)
-    val = rng.choice(rest, size=int(round(val_fraction * n)), replace=False) if len(rest) else rest
-    split[val] = 1
-    return {"split": split, "targets": targets, "target_routes": target_routes, "n_benchmark": len(bench),
-            "route_steps": [len(r) for r in target_routes]}
+    chosen: dict[int, tuple[list, list]] = {2: ([], []), 1: ([], [])}
+    pos = 0
+    for code, fraction in ((2, test_fraction), (1, val_fraction)):
+        goal = int(round(fraction * n))
+        targets, routes = chosen[code]
+        while pos < len(order) and int((split == code).sum()) < goal:
+            k = bench[order[pos]]
+            pos += 1
+            route = route_reactions(k, best, pkeys, rkeys, stock)
+            if code == 1 and (split[route] != 0).any():
+                continue  # shares a reaction with a test route: not a separate validation target
+            split[route] = code
+            targets.append(key_to_smiles[k])
+            routes.append(sorted(int(i) for i in route))
+    return {"split": split, "targets": chosen[2][0], "target_routes": chosen[2][1],
+            "val_targets": chosen[1][0], "val_target_routes": chosen[1][1], "n_benchmark": len(bench),
+            "route_steps": [len(r) for r in chosen[2][1]]}
 
 
 def template_library(templates, split, min_count: int) -> tuple[list[str], np.ndarray, dict]:

@@ -2,8 +2,10 @@
 examples for the in-scope filter, the stock and the held-out benchmark targets.
 
 Data: the committed atom-mapped USPTO/ORD reactions (``data/README.md``) or ``mapped_reactions``,
-a user's file written by :mod:`sciml_retro.mapping`. See :mod:`sciml_retro.data` for the route
-split; everything heavy is cached under ``context.cache_dir`` with :func:`sciml.cached_arrays`.
+a user's file written by :mod:`sciml_retro.mapping`. Duplicate reactions (same canonical reaction
+SMILES under other record IDs) are removed before the route split (:func:`sciml_retro.data.deduplicate`).
+See :mod:`sciml_retro.data` for the route split (train / validation routes / test routes); everything
+heavy is cached under ``context.cache_dir`` with :func:`sciml.cached_arrays`.
 """
 
 from __future__ import annotations
@@ -90,8 +92,9 @@ class RetroDataset(sciml.Dataset):
         n_bits: int = Field(2048, ge=64, le=16384, description="fingerprint length (bits)")
         min_steps: int = Field(2, ge=1, le=20, description="benchmark targets: shortest route >= this many reactions")
         max_steps: int = Field(10, ge=1, le=50, description="benchmark targets: shortest route <= this many reactions")
-        test_fraction: float = Field(0.1, gt=0.0, lt=0.5, description="fraction of reactions held out on whole routes")
-        val_fraction: float = Field(0.1, ge=0.0, lt=0.5, description="fraction of remaining reactions for validation")
+        test_fraction: float = Field(0.1, gt=0.0, lt=0.5, description="fraction of reactions held out on whole routes (test)")
+        val_fraction: float = Field(0.1, gt=0.0, lt=0.5, description="fraction of reactions held out on other whole "
+                                    "routes (validation: selection, early stopping)")
         split_seed: int = Field(0, ge=0, description="seed of the route split (fixed across training seeds)")
         filter_negatives: int = Field(3000, ge=0, le=100000, description="products used to make in-scope filter negatives (0: none)")
         limit: int = Field(0, ge=0, description="use only the first N reactions (0: all); for quick tests")
@@ -103,15 +106,17 @@ class RetroDataset(sciml.Dataset):
         src = self._source()
         if not src.is_file():
             raise sciml.UserError(f"dataset.mapped_reactions {str(src)!r} does not exist")
-        key = sciml.content_hash({"file": file_sha256(src), "limit": self.config.limit, "v": 1})
+        key = sciml.content_hash({"file": file_sha256(src), "limit": self.config.limit, "v": 2})
 
         def build():
             rows = D.load_mapped(src)
             if self.config.limit:
                 rows = rows[: self.config.limit]
-            return D.extract_table(rows), {"source": str(src)}
+            table, n_dup = D.deduplicate(D.extract_table(rows))
+            return table, {"source": str(src), "n_duplicates": n_dup}
 
-        arrays, _ = sciml.cached_arrays(Path(self.context.cache_dir) / f"retro-table-{key}.npz", build)
+        arrays, meta = sciml.cached_arrays(Path(self.context.cache_dir) / f"retro-table-{key}.npz", build)
+        self.n_duplicates = int(meta.get("n_duplicates", 0))
         return arrays, key
 
     def prepare(self) -> None:
@@ -119,7 +124,7 @@ class RetroDataset(sciml.Dataset):
         table, tkey = self._table()
         self.table = table
         stock_builtin = D.builtin_stock(table["products"], table["reactants"])
-        key = sciml.content_hash({"table": tkey, "cfg": c.model_dump(exclude={"stock_file"}), "v": 1})
+        key = sciml.content_hash({"table": tkey, "cfg": c.model_dump(exclude={"stock_file"}), "v": 2})
 
         def build():
             sp = D.route_split(table, stock_builtin, min_steps=c.min_steps, max_steps=c.max_steps,
@@ -146,6 +151,8 @@ class RetroDataset(sciml.Dataset):
                 "split": sp["split"], "labels": labels, "fps": fps, "library": np.array(library, dtype=str),
                 "targets": np.array(sp["targets"], dtype=str),
                 "target_routes": np.array([" ".join(map(str, r)) for r in sp["target_routes"]], dtype=str),
+                "val_targets": np.array(sp["val_targets"], dtype=str),
+                "val_target_routes": np.array([" ".join(map(str, r)) for r in sp["val_target_routes"]], dtype=str),
                 "filter_x": np.array(fx, dtype=np.int8).reshape(-1, nb)[order],
                 "filter_fp": np.array(ffp, dtype=np.uint8).reshape(-1, nb // 8)[order],
                 "filter_y": np.array(fy, dtype=np.int8)[order], "filter_split": np.array(fsplit, dtype=np.int8)[order],
@@ -155,16 +162,41 @@ class RetroDataset(sciml.Dataset):
         self.arrays, meta = sciml.cached_arrays(Path(self.context.cache_dir) / f"retro-prep-{key}.npz", build)
         self.n_benchmark = int(meta.get("n_benchmark", 0))
         self.library = [str(t) for t in self.arrays["library"]]
+        # test benchmark targets (``targets``) and validation ones, with their reference routes
         self.targets = [str(t) for t in self.arrays["targets"]]
         self.target_routes = [[int(i) for i in r.split()] for r in self.arrays["target_routes"]]
+        self.val_targets = [str(t) for t in self.arrays["val_targets"]]
+        self.val_target_routes = [[int(i) for i in r.split()] for r in self.arrays["val_target_routes"]]
         self.stock = Stock.from_file(c.stock_file) if c.stock_file else stock_builtin
         self._key = key
         self.metadata = {"n_bits": c.n_bits, "radius": c.radius, "n_templates": len(self.library),
                          "templates": self.library}
 
-    def reference_route(self, i: int) -> list[tuple[str, str]]:
-        """Reference route of held-out target i: ``[(product, dot-joined sorted reactants), ...]`` (canonical SMILES)."""
-        return [(str(self.table["products"][j]), str(self.table["reactants"][j])) for j in self.target_routes[i]]
+    def benchmark(self, split: Literal["val", "test"]) -> tuple[list[str], list[list[int]]]:
+        """Held-out benchmark targets of ``split`` and their reference routes (reaction indices).
+
+        Raises:
+            sciml.UserError: ``split`` is neither ``val`` nor ``test``.
+        """
+        if split == "test":
+            return self.targets, self.target_routes
+        if split == "val":
+            return self.val_targets, self.val_target_routes
+        raise sciml.UserError(f"benchmark split {split!r} is unknown; accepted: val, test")
+
+    def reference_route(self, i: int, split: Literal["val", "test"] = "test") -> list[tuple[str, str]]:
+        """Reference route of held-out target i of ``split``: ``[(product, dot-joined sorted reactants), ...]``
+        (canonical SMILES)."""
+        routes = self.benchmark(split)[1]
+        return [(str(self.table["products"][j]), str(self.table["reactants"][j])) for j in routes[i]]
+
+    def template_counts(self) -> np.ndarray:
+        """Training occurrences of each library template, shape ``(n_library,)`` (the frequency prior of the
+        policy-free baseline)."""
+        from collections import Counter
+
+        counts = Counter(t for t, s in zip(self.table["templates"], self.arrays["split"], strict=True) if s == 0)
+        return np.array([counts[t] for t in self.library], dtype=np.int64)
 
     def split(self, name: Literal["train", "val", "test"]):
         code = {"train": 0, "val": 1, "test": 2}.get(name)
@@ -186,13 +218,16 @@ class RetroDataset(sciml.Dataset):
         return {n: np.flatnonzero(s == c).tolist() for n, c in (("train", 0), ("val", 1), ("test", 2))}
 
     def summary(self) -> dict:
-        """Counts: reactions, templates, library size, stock size, benchmark targets."""
+        """Counts: reactions (after removing duplicates), duplicates removed, templates, library size, stock size,
+        benchmark targets."""
         from collections import Counter
 
         counts = Counter(t for t in self.table["templates"] if t)
         s = self.arrays["split"]
-        return {"n_reactions": int(len(s)), "n_unique_templates": len(counts),
+        return {"n_reactions": int(len(s)), "n_duplicates_removed": getattr(self, "n_duplicates", 0),
+                "n_unique_templates": len(counts),
                 "n_templates_ge3": sum(v >= 3 for v in counts.values()), "n_library": len(self.library),
                 "n_stock": len(self.stock), "n_benchmark": self.n_benchmark, "n_heldout_targets": len(self.targets),
+                "n_val_targets": len(self.val_targets),
                 "n_train": int((s == 0).sum()), "n_val": int((s == 1).sum()), "n_test": int((s == 2).sum()),
                 "n_filter_examples": int(len(self.arrays["filter_y"]))}

@@ -34,7 +34,8 @@ def predict(model, config, metadata, input_path):
 
     ev = (config or {}).get("evaluator", {}) if isinstance(config, dict) else {}
     cfg = SearchConfig(time_limit=float(ev.get("time_limit", 5.0)), c_puct=float(ev.get("c_puct", 1.5)),
-                       max_depth=int(ev.get("max_depth", 10)), max_routes=1)
+                       max_depth=int(ev.get("max_depth", 10)), max_routes=1,
+                       keep_target_in_stock=bool(ev.get("keep_target_in_stock", False)))
     planner = planner_from_model(model, Stock.from_file(BUILTIN_STOCK), cfg)
     rows = []
     for smi in read_targets(input_path):

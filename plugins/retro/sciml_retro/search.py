@@ -20,7 +20,8 @@ solved when every open molecule is in stock. One iteration:
 4. **Backup** — ``N += 1``, ``W += reward`` along the path.
 
 Limits: ``time_limit`` (s), ``max_iterations``, ``max_depth`` (reactions on a route); the search stops
-early after ``max_routes`` solutions. With an iteration limit the search is deterministic for a seed.
+early after ``max_routes`` solutions. The target itself never counts as in stock (a target found in the
+stock would be "solved" by a 0-step route), unless ``keep_target_in_stock`` is set. With an iteration limit the search is deterministic for a seed.
 Routes are ranked by (number of reactions ascending, product of template priors descending).
 """
 
@@ -32,7 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sciml_retro.chem import heavy_atoms, morgan_fingerprint, reaction_fingerprint
+from sciml_retro.chem import heavy_atoms, inchikey, morgan_fingerprint, reaction_fingerprint
 from sciml_retro.route import Route, build_route
 from sciml_retro.stock import Stock
 from sciml_retro.templates import apply_template
@@ -53,6 +54,7 @@ class SearchConfig:
     use_filter: bool = False
     filter_threshold: float = 0.5
     seed: int = 0
+    keep_target_in_stock: bool = False
 
 
 class Expander:
@@ -84,6 +86,8 @@ class Expander:
         out: dict[tuple, tuple[int, float]] = {}
         total = 0.0
         for j in order:
+            if p[j] <= 0:
+                break  # the rest has no prior (the frequency baseline gives 0 to templates that cannot apply)
             for pre in apply_template(self.templates[j], smiles):
                 if pre not in out or out[pre][1] < p[j]:
                     out[pre] = (int(j), float(p[j]))
@@ -151,11 +155,13 @@ class MCTS:
         self.stock = stock
         self.config = config or SearchConfig()
         self._in_stock: dict[str, bool] = {}
+        self._excluded: str | None = None  # InChIKey of the current target unless keep_target_in_stock
 
     def in_stock(self, smiles: str) -> bool:
+        """Is ``smiles`` a stock molecule? The current search's target is not (see ``keep_target_in_stock``)."""
         if smiles not in self._in_stock:
             self._in_stock[smiles] = smiles in self.stock
-        return self._in_stock[smiles]
+        return self._in_stock[smiles] and not (self._excluded is not None and inchikey(smiles) == self._excluded)
 
     def _select_child(self, node: Node) -> Node | None:
         c = self.config.c_puct
@@ -204,6 +210,8 @@ class MCTS:
             mol = self._pick_molecule(open_mols)
             p = self.expander.probs(mol)
             top = np.argsort(-p, kind="stable")[:10]
+            if p[top].sum() <= 0:
+                break
             w = p[top] / p[top].sum()
             j = int(top[rng.choice(len(top), p=w)])
             outcomes = apply_template(self.expander.templates[j], mol)
@@ -226,10 +234,12 @@ class MCTS:
             node = node.parent
 
     def search(self, target: str) -> SearchResult:
-        """Plan routes for ``target`` (canonical SMILES). A target already in stock is solved with 0 steps."""
+        """Plan routes for ``target`` (canonical SMILES). The target is taken out of the stock for this search;
+        with ``keep_target_in_stock`` a target in stock is solved with 0 steps."""
         cfg = self.config
         rng = np.random.default_rng(cfg.seed)
         t0 = time.perf_counter()
+        self._excluded = None if cfg.keep_target_in_stock else inchikey(target)
         root = Node(open_mols=() if self.in_stock(target) else (target,))
         root.solved = not root.open_mols
         solutions: list[Node] = [root] if root.solved else []
@@ -283,6 +293,44 @@ class MCTS:
         acts = node.path_actions()
         leaves = sum(len(a["precursors"]) for a in acts) - (len(acts) - 1)
         return 1.0 - len(node.open_mols) / max(leaves, 1)
+
+
+class FrequencyExpander(Expander):
+    """Policy-free expansion: the prior of a template is its training frequency among the templates whose
+    product side matches the molecule, ``p(t | m) = n_t [t matches m] / sum_t' n_t' [t' matches m]``.
+
+    The trivial baseline of the expansion policy: the same template library, search and limits, with
+    the network replaced by "apply the most common applicable rules first". ``counts`` has shape
+    ``(n_templates,)``: training occurrences of each template.
+    """
+
+    def __init__(self, templates, counts, radius=2, n_bits=2048):
+        super().__init__(templates, policy=None, radius=radius, n_bits=n_bits)
+        from rdkit import Chem
+
+        self.counts = np.asarray(counts, dtype=np.float64)
+        if self.counts.shape != (len(self.templates),):
+            raise ValueError(f"counts has shape {self.counts.shape}; expected ({len(self.templates)},)")
+        self.queries = [Chem.MolFromSmarts(t.split(">>")[0]) for t in self.templates]
+
+    def probs(self, smiles: str) -> np.ndarray:
+        if smiles not in self._probs:
+            from rdkit import Chem
+
+            mol = Chem.MolFromSmiles(smiles)
+            w = np.zeros(len(self.templates))
+            if mol is not None:
+                for j, q in enumerate(self.queries):
+                    if q is not None and self.counts[j] > 0 and mol.HasSubstructMatch(q, useChirality=False):
+                        w[j] = self.counts[j]
+            total = w.sum()
+            self._probs[smiles] = w / total if total > 0 else w
+        return self._probs[smiles]
+
+
+def frequency_planner(templates, counts, stock: Stock, config: SearchConfig | None = None) -> MCTS:
+    """An :class:`MCTS` whose prior is the template frequency (:class:`FrequencyExpander`), no network."""
+    return MCTS(FrequencyExpander(templates, counts), stock, config)
 
 
 def model_functions(model):

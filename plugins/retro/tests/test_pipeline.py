@@ -24,10 +24,14 @@ def test_tiny_run_registers_a_policy_that_plan_can_use(sciml_store, tmp_path):
     assert s.best is not None, [t.error for t in s.trials]
     m = s.best.metrics
     for key in ("test_top1_accuracy", "test_top10_accuracy", "test_top50_accuracy", "test_solved_rate",
-                "test_reference_found_rate", "data_n_reactions", "data_n_library"):
+                "val_top1_accuracy", "val_solved_rate", "test_reference_found_rate", "data_n_reactions",
+                "data_n_library", "data_n_duplicates_removed", "baseline.template_frequency.val_solved_rate",
+                "baseline.template_frequency.test_solved_rate"):
         assert key in m, key
-    assert 0 <= m["test_top1_accuracy"] <= m["test_top10_accuracy"] <= m["test_top50_accuracy"] <= 1
-    assert 0 <= m["test_solved_rate"] <= 1 and m["data_n_reactions"] > 150
+    for split in ("val", "test"):
+        assert 0 <= m[f"{split}_top1_accuracy"] <= m[f"{split}_top10_accuracy"] <= m[f"{split}_top50_accuracy"] <= 1
+        assert 0 <= m[f"{split}_solved_rate"] <= 1
+    assert m["data_n_reactions"] > 150
 
     policy = load_model("models:/sciml-retro@champion").module
     assert len(policy.templates) == m["data_n_library"]

@@ -233,6 +233,7 @@ def test_shortest_routes_stock_and_route_split_on_a_hand_made_network():
     sp = D.route_split(table, stock, min_steps=3, max_steps=3, test_fraction=0.5, val_fraction=0.0)
     assert sp["targets"] == [c("CC(=O)Nc1ccc(N)cc1")] and sp["n_benchmark"] == 1
     assert sorted(sp["target_routes"][0]) == [0, 1, 2] and list(sp["split"]) == [2, 2, 2, 0]
+    assert sp["val_targets"] == [] and sp["val_target_routes"] == []
     lib, labels, counts = D.template_library(table["templates"], sp["split"], min_count=1)
     assert lib == ["t1"] and list(labels) == [0, -1, -1, 0]  # only training reactions count
 
@@ -282,3 +283,166 @@ def test_max_routes_caps_the_routes_returned():
     one = _toy_planner(max_routes=1)[0].search(target)
     assert len(many.routes) >= 2 and len(one.routes) == 1
     assert one.routes[0].n_steps == min(r.n_steps for r in many.routes)
+
+
+# --- issue 11: no leakage, validation selects, a trivial baseline ---------------------------------------------
+
+# the same reactions as AMIDE and SUZUKI under other record IDs: other atom-map numbers, reactants in another
+# order, and (AMIDE) an unmapped solvent molecule on the reactant side
+AMIDE_COPY = ("CCO.[NH2:15][c:16]1[cH:17][cH:18][c:19]([c:22]2[cH:23][cH:24][cH:25][cH:26][cH:27]2)[cH:20][cH:21]1."
+              "[CH3:11][C:12](=[O:13])Cl>>[CH3:11][C:12](=[O:13])[NH:15][c:16]1[cH:17][cH:18][c:19]([c:22]2[cH:23]"
+              "[cH:24][cH:25][cH:26][cH:27]2)[cH:20][cH:21]1")
+SUZUKI_COPY = ("OB(O)[c:8]1[cH:9][cH:10][cH:11][cH:12][cH:13]1.Br[c:1]1[cH:2][cH:3][c:4]([NH2:7])[cH:5][cH:6]1>>"
+               "[c:1]1([c:8]2[cH:9][cH:10][cH:11][cH:12][cH:13]2)[cH:2][cH:3][c:4]([NH2:7])[cH:5][cH:6]1")
+
+
+def test_reaction_key_ignores_maps_order_and_reagents():
+    from sciml_retro.data import reaction_key
+
+    assert reaction_key(AMIDE) == reaction_key(AMIDE_COPY) == reaction_key(AMIDE.replace(">>", ">CCO>"))
+    assert reaction_key(SUZUKI) == reaction_key(SUZUKI_COPY)
+    assert reaction_key(AMIDE) != reaction_key(SUZUKI)
+    assert reaction_key("CC(=O)Cl.Nc1ccccc1>>CC(=O)Nc1ccccc1") == "CC(=O)Cl.Nc1ccccc1>>CC(=O)Nc1ccccc1"
+    assert reaction_key("C1CC(>>CC") is None and reaction_key("CC") is None
+
+
+def _tiny_dataset(tmp_path, rows, **cfg):
+    from sciml.testing import make_context
+    from sciml_retro.dataset import RetroDataset
+
+    path = tmp_path / "mapped.jsonl"
+    path.write_text("".join(json.dumps({"id": i, "mapped": m}) + "\n" for i, m in rows))
+    cfg = {"mapped_reactions": str(path), "template_min_count": 1, "n_bits": 64, "filter_negatives": 0,
+           "min_steps": 2, "max_steps": 2, **cfg}
+    ds = RetroDataset(RetroDataset.Config(**cfg), make_context(tmp_path / "ctx"))
+    ds.prepare()
+    return ds
+
+
+def test_duplicate_reactions_with_other_ids_stay_on_one_side_of_the_split(tmp_path):
+    # AMIDE + SUZUKI make a 2-step route to the acetamide (the only benchmark target): the route goes to test.
+    # Its copies under other IDs used to stay in training (issue 11: 11-13 % of test reactions had one).
+    rows = [("amide-a", AMIDE), ("suzuki-a", SUZUKI), ("boc", BOC), ("amide-b", AMIDE_COPY),
+            ("sulfonate", SULFONATE), ("suzuki-b", SUZUKI_COPY), ("amide-c", AMIDE)]
+    ds = _tiny_dataset(tmp_path, rows, test_fraction=0.4, val_fraction=0.1)
+    t, split = ds.table, ds.arrays["split"]
+    side = {}
+    for rid, prod, reac, s in zip(t["ids"], t["products"], t["reactants"], split, strict=True):
+        reac = ".".join(sorted(m for m in reac.split(".") if m != "CCO"))  # the copy's solvent is not a reactant
+        side.setdefault((reac, prod), set()).add(int(s))
+    assert ds.targets == [canonical_smiles("CC(=O)Nc1ccc(-c2ccccc2)cc1")]
+    assert all(len(s) == 1 for s in side.values()), side  # every reaction on one side only
+    assert sorted(map(str, t["ids"])) == ["amide-a", "boc", "sulfonate", "suzuki-a"]  # first copy kept
+    assert ds.summary()["n_duplicates_removed"] == 3 and ds.summary()["n_reactions"] == 4
+
+
+def test_validation_targets_are_held_out_on_their_own_routes():
+    from sciml_retro import data as D
+
+    c = canonical_smiles
+    # two separate 2-step routes: one goes to test, the other to validation, nothing of either to training
+    rxns = [("CC(=O)Cl.Nc1ccccc1", "CC(=O)Nc1ccccc1"), ("CC(=O)Nc1ccccc1.O=[N+]([O-])O", "CC(=O)Nc1ccc([N+](=O)[O-])cc1"),
+            ("CCC(=O)Cl.Nc1ccncc1", "CCC(=O)Nc1ccncc1"), ("CCC(=O)Nc1ccncc1.CI", "CCC(=O)N(C)c1ccncc1"),
+            ("CCOC(C)=O.NCc1ccccc1", "CC(=O)NCc1ccccc1"), ("CO.O=C(O)c1ccccc1", "COC(=O)c1ccccc1")]
+    table = {"products": np.array([c(p) for _, p in rxns]),
+             "reactants": np.array([".".join(sorted(c(s) for s in r.split("."))) for r, _ in rxns])}
+    stock = D.builtin_stock(table["products"], table["reactants"], extra=())
+    sp = D.route_split(table, stock, min_steps=2, max_steps=2, test_fraction=0.3, val_fraction=0.3, seed=0)
+    assert len(sp["targets"]) == len(sp["val_targets"]) == 1 and sp["targets"] != sp["val_targets"]
+    assert all(sp["split"][i] == 2 for i in sp["target_routes"][0])
+    assert all(sp["split"][i] == 1 for i in sp["val_target_routes"][0])
+    assert sorted(sp["target_routes"][0] + sp["val_target_routes"][0]) == [0, 1, 2, 3]
+    assert list(sp["split"][4:]) == [0, 0]
+
+
+PARACETAMOL = "CC(=O)Nc1ccc(O)cc1"
+
+
+def _paracetamol_planner(**kw):
+    stock = Stock()
+    stock.add_smiles([PARACETAMOL, "CC(=O)Cl", "Nc1ccc(O)cc1"])  # the target is in the stock
+    templates = [extract_template(AMIDE)]
+    cfg = SearchConfig(time_limit=30.0, max_iterations=50, **kw)
+    return MCTS(Expander(templates, lambda fp: np.ones(1)), stock, cfg)
+
+
+def test_target_in_stock_is_not_a_zero_step_route_by_default():
+    res = _paracetamol_planner().search(canonical_smiles(PARACETAMOL))
+    assert res.solved and res.routes and min(r.n_steps for r in res.routes) == 1
+    assert sorted(res.routes[0].leaves()) == sorted(canonical_smiles(s) for s in ["CC(=O)Cl", "Nc1ccc(O)cc1"])
+
+
+def test_keep_target_in_stock_restores_the_zero_step_route():
+    res = _paracetamol_planner(keep_target_in_stock=True).search(canonical_smiles(PARACETAMOL))
+    assert res.solved and res.routes[0].n_steps == 0 and res.time_to_first == 0.0
+
+
+def test_plan_command_takes_the_target_out_of_the_stock(tmp_path):
+    from sciml_retro.cli import plan_command
+    from sciml_retro.model import RetroPolicy, save_policy
+
+    meta = {"n_bits": 64, "radius": 2, "n_templates": 1, "templates": [extract_template(AMIDE)]}
+    save_policy(RetroPolicy(RetroPolicy.Config(hidden_size=8, filter_hidden=8), meta), tmp_path / "p.pt")
+    (tmp_path / "stock.txt").write_text(f"{PARACETAMOL}\nCC(=O)Cl\nNc1ccc(O)cc1\n")
+    kw = {"model": str(tmp_path / "p.pt"), "stock": str(tmp_path / "stock.txt"), "time_limit": 5, "iterations": 20}
+    lines: list[str] = []
+    assert plan_command(PARACETAMOL, echo=lines.append, output=str(tmp_path / "r.json"), **kw) == 0
+    text = "\n".join(lines)
+    assert "is in the stock; planning without it" in text and "0 step(s)" not in text and "1 step(s)" in text
+    assert json.loads((tmp_path / "r.json").read_text())["target_in_stock"] is True
+    lines.clear()
+    assert plan_command(PARACETAMOL, echo=lines.append, keep_target_in_stock=True, **kw) == 0
+    assert "Route 1: 0 step(s)" in "\n".join(lines)
+
+
+def test_frequency_prior_counts_only_templates_that_apply():
+    from sciml_retro.search import FrequencyExpander
+
+    templates = [extract_template(AMIDE), extract_template(SUZUKI), extract_template(BOC)]
+    ex = FrequencyExpander(templates, [5, 3, 2])
+    p = ex.probs(canonical_smiles("CC(=O)Nc1ccc(-c2ccccc2)cc1"))  # amide and biaryl: not a Boc amine
+    assert p[2] == 0.0 and p[0] > 0 and p[1] > 0 and np.isclose(p.sum(), 1.0)
+    assert np.allclose(ex.probs("CCCCCCCC"), 0.0)  # nothing applies: no prior, no expansion
+    assert ex.expand("CCCCCCCC") == []
+    with pytest.raises(ValueError, match="shape"):
+        FrequencyExpander(templates, [1, 2])
+
+
+class _Reporter:
+    """Records figures; draw_figure as the core's reporters do (a failing figure is only a warning)."""
+
+    def __init__(self, root):
+        self.root, self.figures = root, {}
+
+    def log_figure(self, fig, name):
+        fig.savefig(self.root / name)
+        self.figures[name] = self.root / name
+
+    def draw_figure(self, name, draw, *args, **kwargs):
+        self.log_figure(draw(*args, **kwargs), name)
+        return True
+
+
+def test_evaluator_reports_val_and_test_and_the_frequency_baseline(tmp_path):
+    from sciml.protocol import check_selection_metric
+    from sciml_retro.evaluate import PlanningEvaluator
+    from sciml_retro.model import RetroPolicy
+    from sciml.testing import make_context
+
+    ds = _tiny_dataset(tmp_path, [("amide", AMIDE), ("suzuki", SUZUKI), ("boc", BOC), ("sulfonate", SULFONATE)],
+                       test_fraction=0.4, val_fraction=0.1)
+    model = RetroPolicy(RetroPolicy.Config(hidden_size=8, filter_hidden=8), ds.metadata).eval()
+    ev = PlanningEvaluator(PlanningEvaluator.Config(n_targets=2, time_limit=2.0, max_iterations=30),
+                           make_context(tmp_path / "ev"))
+    assert ev.search_config().keep_target_in_stock is False
+    rep = _Reporter(tmp_path)
+    res = ev.evaluate(model, ds, rep)
+    for key in ("val_top1_accuracy", "test_top1_accuracy", "val_template_coverage", "test_solved_rate",
+                "test_reference_found_rate"):
+        assert key in res, key
+    assert res["test_solved_rate"] == 0.0  # both steps of the only test route are held out of the library
+    base = ev.baselines(model, ds, res)
+    assert set(base) == {"template_frequency"}
+    assert base["template_frequency"]["test_solved_rate"] == 0.0
+    assert "solved_vs_time.png" in rep.figures
+    check_selection_metric("default", "val_solved_rate", "max")
