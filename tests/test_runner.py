@@ -50,7 +50,7 @@ def test_missing_seed_is_drawn_and_logged(sciml_store):
 def test_selection_retries_with_new_seeds_then_gives_up(sciml_store):
     s = run_tiny("toy", "seed=0", "evaluator.reject_above=0.0")
     assert [t.seed for t in s.trials] == [0, 1, 2]  # max_attempts=3
-    assert all(not t.accepted and "test_mse" in t.reason for t in s.trials)
+    assert all(not t.accepted and "val_mse" in t.reason for t in s.trials)
     assert s.best is None and s.model_version is None
     c = client_for(s)
     kids = c.search_runs([s.experiment_id], f"tags.mlflow.parentRunId = '{s.parent_run_id}'")

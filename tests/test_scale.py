@@ -135,7 +135,7 @@ def test_sweep_on_a_ray_head_tracked_by_an_mlflow_server(sciml_store, tmp_path):
                               "--tracking-uri", uri], env=env, capture_output=True, text=True, timeout=900)
         seconds = time.time() - t0
         assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
-        assert "8 trial(s), 8 finished" in res.stdout, res.stdout
+        assert "8 trial(s): 8 accepted in" in res.stdout, res.stdout
         c = MlflowClient(uri, registry_uri=uri)
         exp = c.get_experiment_by_name("sciml-toy")
         (parent,) = c.search_runs([exp.experiment_id], "tags.`sciml.mode` = 'tune'")

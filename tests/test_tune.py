@@ -26,8 +26,8 @@ def test_sweep_two_samples_two_seeds(sciml_store):
         assert {"config.yaml", "loss_curves.png"} <= {a.path for a in c.list_artifacts(run.info.run_id)}
     assert all(agg["test_mse"][2] == 2 for agg in s.aggregates.values())  # mean ± std over 2 seeds
     assert c.get_model_version_by_alias("sciml-toy", "champion").run_id == s.best.run_id
-    best = min(t.metrics["test_mse"] for t in s.trials)
-    assert s.best.metrics["test_mse"] == best
+    best = min(t.metrics["val_mse"] for t in s.trials)  # validation chooses; test is only reported
+    assert s.best.metrics["val_mse"] == best
     assert c.get_run(s.parent_run_id).data.metrics["n_trials"] == 4
 
 
@@ -42,6 +42,10 @@ def test_failed_trial_is_reported_and_others_finish(sciml_store):
     c, kids = children(s)
     assert sorted(r.info.status for r in kids) == ["FAILED", "FINISHED"]
     assert s.best is not None and s.best.status == "FINISHED"
+    # the full traceback is kept in the trial's directory and as an artifact of its child run
+    text = failed.error_file.read_text()
+    assert "Traceback (most recent call last)" in text and "toy failure at epoch 1" in text
+    assert "error.txt" in {a.path for a in c.list_artifacts(failed.run_id)}
 
 
 def test_fractional_gpu_request_without_a_gpu():

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import click
 from sciml.errors import SciMLError, UserError
@@ -88,7 +89,13 @@ def cli():
 def run(target, config_file, sets, search, seed, device, print_config, tune, num_samples, seeds,
         cpus_per_trial, gpus_per_trial, scheduler, max_concurrent, address, max_failures, tracking_uri,
         experiment):
-    """Train TARGET (a plugin, or plugin:pipeline) and track it in MLflow."""
+    """Train TARGET (a plugin, or plugin:pipeline) and track it in MLflow.
+
+    \b
+    Exit status: 0 a champion was chosen and registered (a warning names any failed trials);
+    1 no trial finished with an accepted model, or nothing was registered; 2 bad input;
+    130 interrupted (continue with `sciml resume`).
+    """
     from sciml.runner import RunOptions, prepare
 
     options = RunOptions(target=target, config_file=config_file, sets=sets, search=search, seed=seed,
@@ -106,7 +113,7 @@ def run(target, config_file, sets, search, seed, device, print_config, tune, num
 
     from sciml_cli.summary import print_summary
 
-    print_summary(run_pipeline(options))
+    sys.exit(print_summary(run_pipeline(options), register=options.register))
 
 
 @cli.command()
@@ -123,8 +130,8 @@ def resume(run_id, tracking_uri, max_failures, retry_failed):
 
     from sciml_cli.summary import print_summary
 
-    print_summary(resume_run(run_id, tracking_uri=tracking_uri, max_failures=max_failures,
-                             retry_failed=retry_failed))
+    sys.exit(print_summary(resume_run(run_id, tracking_uri=tracking_uri, max_failures=max_failures,
+                                      retry_failed=retry_failed)))
 
 
 @cli.command()
@@ -137,7 +144,7 @@ def plugins(as_json):
     reg = get_registry()
     rows = []
     for info in plugin_infos():
-        registered = {k: v for k, v in reg.by_plugin(info.name).items() if v} if not info.error else {}
+        registered = {k: v for k, v in reg.by_plugin(info.name).items() if v} if info.hooks else {}
         rows.append({"name": info.name, "version": info.version, "hooks": info.hooks,
                      "registers": registered, "error": info.error})
     if as_json:
@@ -145,9 +152,11 @@ def plugins(as_json):
         return
     for row in rows:
         head = f"{row['name']} {row['version'] or ''}".strip()
-        if row["error"]:
+        if row["error"] and not row["hooks"]:
             click.echo(f"{head}  [not loaded] {row['error']}")
             continue
+        if row["error"]:  # loaded, but a hook raised: what it registered before that is listed
+            click.echo(f"{head}  [error] {row['error']}")
         click.echo(head)
         for kind, keys in row["registers"].items():
             click.echo(f"  {kind + 's':<11} {', '.join(keys)}")
@@ -165,7 +174,7 @@ def ui(port, host, tracking_uri):
     if uri.startswith("http"):
         raise UserError(f"the store {uri} is already served by an MLflow server; open it in a browser")
     artifacts = (sciml_home() / "artifacts").as_uri()
-    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
+    cmd = [sys.executable, "-c", _SERVE_MLFLOW, "server", "--backend-store-uri", uri,
            "--default-artifact-root", artifacts, "--host", host, "--port", str(port), "--workers", "1"]
     click.echo(f"MLflow UI on http://{host}:{port}  (store: {uri}); Ctrl-C stops it", err=True)
     # job execution (GenAI evaluation workers) is not needed to browse runs and models
@@ -173,31 +182,76 @@ def ui(port, host, tracking_uri):
     # the server runs in its own process group, so stopping `sciml ui` stops all its workers
     proc = subprocess.Popen(cmd, env=env, start_new_session=True)
 
-    def stop(*_):
-        _stop_group(proc)
-        sys.exit(0)
+    # SIGTERM only interrupts the wait below, like Ctrl-C; the group is stopped outside the handler.
+    # (Stopping it inside the handler made `sciml ui` take 15 s: the interrupted proc.wait() holds
+    # the Popen's waitpid lock, so a second wait in the handler could not reap the server and ran
+    # out its full timeouts although the server had exited.)
+    def interrupt(*_):
+        raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, stop)
+    handlers = {signal.SIGINT: signal.getsignal(signal.SIGINT),
+                signal.SIGTERM: signal.signal(signal.SIGTERM, interrupt)}
+    code = 0
     try:
         code = proc.wait()
     except KeyboardInterrupt:
-        _stop_group(proc)
-        code = 0
+        pass
+    finally:
+        # a second Ctrl-C or SIGTERM must not cut the stop short and leave the server running
+        for sig in handlers:
+            signal.signal(sig, signal.SIG_IGN)
+        try:
+            _stop_group(proc)
+        finally:
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
     sys.exit(code)
 
 
-def _stop_group(proc: subprocess.Popen) -> None:
-    """SIGTERM the process group of ``proc``, then SIGKILL what is left after 10 s."""
-    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+# `python -m mlflow ...`, ended by os._exit: the `mlflow server` process only starts its uvicorn worker
+# and waits for it; after the worker has stopped, a normal interpreter exit spent 1-3 s collecting
+# MLflow's modules, which made `sciml ui` miss its 2 s stop.
+_SERVE_MLFLOW = """\
+import os, runpy, sys
+code = 0
+try:
+    runpy.run_module("mlflow", run_name="__main__", alter_sys=True)
+except SystemExit as exc:
+    if isinstance(exc.code, str):
+        print(exc.code, file=sys.stderr)
+    code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+sys.stdout.flush()
+sys.stderr.flush()
+os._exit(code)
+"""
+
+
+def _stop_group(proc: subprocess.Popen, grace: float = 1.5) -> None:
+    """Stop the process group of ``proc`` (``proc`` leads it): SIGTERM, then SIGKILL what is left
+    after ``grace`` seconds.
+
+    The MLflow server's uvicorn worker shuts down within a fraction of a second on SIGTERM, and its
+    parent exits with it (see ``_SERVE_MLFLOW``). Returns when no process of the group is left, or
+    2 s after the SIGKILL if one cannot be killed.
+    """
+    pgid = proc.pid
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 2.0)):
         try:
-            os.killpg(proc.pid, sig)
+            os.killpg(pgid, sig)
         except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
+            break
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            proc.poll()  # reap the leader, so that only live members keep the group alive
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
             continue
+        break
+    proc.poll()
 
 
 @cli.command()

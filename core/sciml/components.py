@@ -222,3 +222,8 @@ class Pipeline:
     predict: Callable[..., Any] | str | None = None
     summarize: Callable[[list[dict[str, Any]]], list[str]] | str | None = None
     description: str = ""
+
+    def __post_init__(self) -> None:
+        from sciml.protocol import check_selection_metric
+
+        check_selection_metric(self.name, self.metric, self.mode)

@@ -138,7 +138,8 @@ def plugin_infos() -> list[PluginInfo]:
         version = _versions.get(name)
         if name == "sciml":
             from sciml import __version__ as version
-        out.append(PluginInfo(name=name, version=version, hooks=hooks))
+        # loaded, but a hook raised (e.g. a pipeline that breaks the experiment protocol)
+        out.append(PluginInfo(name=name, version=version, hooks=hooks, error=_errors.get(name)))
     for name, error in sorted(_errors.items()):
         if not pm.has_plugin(name):
             out.append(PluginInfo(name=name, version=_versions.get(name), hooks=[], error=error))

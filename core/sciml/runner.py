@@ -76,6 +76,7 @@ class TrialRecord:
     orphan: bool = False  # resumed: a child run whose trial the restored experiment may not know
     logged_step: int = -1  # resumed: metrics up to this step are already in the store
     user_error: bool = False  # failed because of bad input (sciml.UserError)
+    error_file: Path | None = None  # the full traceback of a failed trial (run_dir/error.txt)
 
 
 @dataclasses.dataclass
@@ -91,7 +92,12 @@ class RunSummary:
     best: TrialRecord | None
     model_name: str | None = None
     model_version: str | None = None
+    #: per config hash, over the seeds whose model was accepted: ``{metric: (mean, std, n)}``
     aggregates: dict[str, dict[str, tuple[float, float, int]]] = dataclasses.field(default_factory=dict)
+    #: per config hash: how many of its finished seeds the acceptance gate rejected
+    rejected: dict[str, int] = dataclasses.field(default_factory=dict)
+    #: the champion's selection and test metrics against its best trivial baseline
+    comparison: Any = None
     extra_lines: list[str] = dataclasses.field(default_factory=list)
     seconds: float = 0.0
     resumed: bool = False
@@ -179,10 +185,13 @@ def _trial_name(plugin: str, config: dict[str, Any], seed: int) -> str:
 
 
 def _aggregate(trials: list[TrialRecord]) -> dict[str, dict[str, tuple[float, float, int]]]:
-    """Per config hash: ``{metric: (mean, std, n)}`` over the finished seeds."""
+    """Per config hash: ``{metric: (mean, std, n)}`` over the finished seeds whose model was accepted.
+
+    Rejected models (e.g. a collapsed mapping) are not averaged in: :func:`_rejected` counts them.
+    """
     groups: dict[str, list[TrialRecord]] = {}
     for t in trials:
-        if t.status == "FINISHED":
+        if t.status == "FINISHED" and t.accepted:
             groups.setdefault(t.config_hash, []).append(t)
     out = {}
     for h, members in groups.items():
@@ -191,6 +200,15 @@ def _aggregate(trials: list[TrialRecord]) -> dict[str, dict[str, tuple[float, fl
         for n in names:
             vals = [m.metrics[n] for m in members]
             out[h][n] = (statistics.fmean(vals), statistics.stdev(vals) if len(vals) > 1 else 0.0, len(vals))
+    return out
+
+
+def _rejected(trials: list[TrialRecord]) -> dict[str, int]:
+    """Per config hash: the number of finished seeds the acceptance gate rejected."""
+    out: dict[str, int] = {}
+    for t in trials:
+        if t.status == "FINISHED" and not t.accepted:
+            out[t.config_hash] = out.get(t.config_hash, 0) + 1
     return out
 
 
@@ -217,17 +235,43 @@ def _log_trial(tracker, trial: TrialRecord) -> None:
         tracker.log_artifacts(trial.run_id, trial.run_dir / "artifacts")
 
 
-def _register_best(tracker, summary: RunSummary) -> None:
+def model_description(summary: RunSummary, command: str) -> str:
+    """The registered model version's description: how it was chosen, how it did on test, against what."""
+    from sciml.protocol import unflatten_baselines
+
+    best, cmp = summary.best, summary.comparison
+    lines = [f"Champion of {summary.plugin}:{summary.pipeline}, trial {best.name} (seed {best.seed}).",
+             f"Selected on validation: {summary.metric} = {_num(cmp.val)} ({summary.mode}); "
+             f"test (reported, never used to choose): {cmp.test_metric} = {_num(cmp.test)}.",
+             f"Verdict: {cmp.verdict()}."]
+    baselines = unflatten_baselines(best.metrics)
+    if baselines:
+        lines.append("Trivial baselines on the same splits: " + "; ".join(
+            f"{n}: {cmp.test_metric} = {_num(v.get(cmp.test_metric))}" for n, v in sorted(baselines.items())) + ".")
+    if best.results.get("dataset_hash"):
+        lines.append(f"Dataset digest: {best.results['dataset_hash']}.")
+    lines.append(f"Reproduce: {command}")
+    return "\n".join(lines)
+
+
+def _num(value) -> str:
+    return "n/a" if value is None else f"{value:.4g}"
+
+
+def _register_best(tracker, summary: RunSummary, command: str) -> None:
     best = summary.best
     if best is None or best.run_dir is None:
         return
+    cmp = summary.comparison
     uri = tracker.log_model(best.run_id, best.run_dir / "model", summary.plugin)
     name = f"sciml-{summary.plugin}"
     summary.model_name = name
     summary.model_version = tracker.register(
         uri, name, best.run_id,
         tags={"metric": summary.metric, "value": best.metrics.get(summary.metric), "trial": best.name,
-              "parent_run_id": summary.parent_run_id})
+              "parent_run_id": summary.parent_run_id, "test_metric": cmp.test_metric, "test_value": cmp.test,
+              "best_baseline": cmp.baseline, "beats_baseline": cmp.beats},
+        description=model_description(summary, command))
 
 
 def run(options: RunOptions) -> RunSummary:
@@ -390,6 +434,12 @@ def _execute(options, pipeline, plugin, config, space, base_seed, tracker, summa
                                             resume=resume, retry_failed=retry_failed)
         summary.best = _pick_best(summary.trials, pipeline.metric, pipeline.mode)
         summary.aggregates = _aggregate(summary.trials)
+        summary.rejected = _rejected(summary.trials)
+        if summary.best is not None:
+            from sciml.protocol import compare, unflatten_baselines
+
+            summary.comparison = compare(pipeline.metric, pipeline.mode, summary.best.metrics,
+                                         unflatten_baselines(summary.best.metrics))
         if pipeline.summarize is not None:
             from sciml.registry import resolve
 
@@ -397,7 +447,7 @@ def _execute(options, pipeline, plugin, config, space, base_seed, tracker, summa
                 {"name": t.name, "config": t.config, "seed": t.seed, "metrics": t.metrics,
                  "results": t.results, "accepted": t.accepted, "status": t.status} for t in summary.trials]))
         if options.register:
-            _register_best(tracker, summary)
+            _register_best(tracker, summary, _command(options))
         _log_parent(tracker, summary)
         status = "FINISHED"
     except UserError:
@@ -425,6 +475,27 @@ def _execute(options, pipeline, plugin, config, space, base_seed, tracker, summa
     return summary
 
 
+def _command(options: RunOptions) -> str:
+    """The ``sciml run`` command line of ``options`` (the seed drawn is in the run's config)."""
+    argv = ["sciml", "run", options.target]
+    if options.config_file:
+        argv += ["--config", options.config_file]
+    for item in options.sets:
+        argv += ["--set", item]
+    for item in options.search:
+        argv += ["--search", item]
+    if options.seed is not None:
+        argv += ["--seed", str(options.seed)]
+    if options.tune:
+        argv.append("--tune")
+        for flag, value in (("--num-samples", options.num_samples), ("--seeds", options.seeds)):
+            if value is not None:
+                argv += [flag, str(value)]
+        if options.scheduler != "fifo":
+            argv += ["--scheduler", options.scheduler]
+    return " ".join(shlex.quote(a) for a in argv)
+
+
 def _discard(tracker, parent_id: str) -> None:
     """Delete the parent run, its children and their local directories (after a late UserError)."""
     from sciml.tracking import sciml_home
@@ -443,8 +514,13 @@ def _discard(tracker, parent_id: str) -> None:
 def _log_parent(tracker, summary: RunSummary) -> None:
     pid = summary.parent_run_id
     if summary.best is not None:
+        cmp = summary.comparison
         tracker.log_metrics(pid, {f"best_{k}": v for k, v in summary.best.metrics.items()})
-        tracker.set_tags(pid, {"sciml.best_trial": summary.best.name, "sciml.best_run_id": summary.best.run_id})
+        if cmp.skill is not None:
+            tracker.log_metrics(pid, {"best_skill_vs_baseline": cmp.skill})
+        tracker.set_tags(pid, {"sciml.best_trial": summary.best.name, "sciml.best_run_id": summary.best.run_id,
+                               "sciml.selected_on": summary.metric, "sciml.verdict": cmp.verdict(),
+                               **({"sciml.beats_baseline": cmp.beats} if cmp.beats is not None else {})})
     counts = {s: sum(t.status == s for t in summary.trials) for s in ("FINISHED", "FAILED", "STOPPED")}
     tracker.log_metrics(pid, {"n_trials": len(summary.trials), "n_failed": counts["FAILED"],
                               "n_accepted": sum(t.accepted for t in summary.trials)})
@@ -455,9 +531,12 @@ def _log_parent(tracker, summary: RunSummary) -> None:
         "best": summary.best.name if summary.best else None,
         "model": f"models:/{summary.model_name}/{summary.model_version}" if summary.model_version else None,
         "aggregates_over_seeds": agg,
+        "rejected_per_config": summary.rejected,
+        "verdict": summary.comparison.verdict() if summary.comparison else None,
         "summary": summary.extra_lines,
         "trials": [{"name": t.name, "status": t.status, "accepted": t.accepted, "reason": t.reason,
-                    "error": t.error, "metrics": t.metrics, "run_id": t.run_id} for t in summary.trials],
+                    "error": t.error, "error_file": str(t.error_file) if t.error_file else None,
+                    "metrics": t.metrics, "run_id": t.run_id} for t in summary.trials],
     }, indent=2, default=str), "summary.json")
 
 
@@ -500,7 +579,7 @@ def _run_local(options, pipeline, plugin, config, base_seed, tracker, parent_id,
     """
     from sciml.tracking import sciml_home
     from sciml.training import resolve_device
-    from sciml.trial import FileReporter, execute_trial
+    from sciml.trial import FileReporter, error_file, execute_trial
 
     device = resolve_device(config["trainer"].get("device", "auto"))
     progress = sys.stderr.isatty() if options.progress is None else options.progress
@@ -554,6 +633,7 @@ def _run_local(options, pipeline, plugin, config, base_seed, tracker, parent_id,
                     tracker.set_tags(rec.run_id, {"sciml.retries": retry + 1})
         if outcome is None:
             rec.status = "FAILED"
+            rec.error_file = error_file(rec.run_dir)
             log.warning("trial %s failed: %s", rec.name, rec.error)
             _log_trial(tracker, rec)
             tracker.end_run(rec.run_id, "FAILED")

@@ -327,8 +327,12 @@ class Tracker:
             raise
         return info.model_uri
 
-    def register(self, model_uri: str, name: str, run_id: str, tags: Mapping[str, Any] | None = None) -> str:
+    def register(self, model_uri: str, name: str, run_id: str, tags: Mapping[str, Any] | None = None,
+                 description: str | None = None) -> str:
         """Register ``model_uri`` as a new version of ``name`` and point the ``champion`` alias at it.
+
+        ``tags`` whose value is ``None`` are not set; ``description`` becomes the version's
+        description (how it was chosen, how it did on test, against which baselines).
 
         Called only after the model is fully logged and every queued write reached the store.
         If tagging or aliasing the new version fails, the version is deleted again, so the
@@ -341,7 +345,10 @@ class Tracker:
         version = mlflow.register_model(model_uri, name, await_registration_for=60)
         try:
             for k, v in (tags or {}).items():
-                self.client.set_model_version_tag(name, version.version, k, str(v))
+                if v is not None:
+                    self.client.set_model_version_tag(name, version.version, k, str(v))
+            if description:
+                self.client.update_model_version(name, version.version, description=description)
             self.client.set_registered_model_alias(name, MODEL_ALIAS, version.version)
         except Exception as exc:
             try:

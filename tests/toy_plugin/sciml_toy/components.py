@@ -2,10 +2,9 @@
 
 import numpy as np
 import pandas as pd
+import sciml
 import torch
 from pydantic import Field
-
-import sciml
 
 
 class LinearData(sciml.Dataset):
@@ -98,19 +97,28 @@ class MLP(torch.nn.Module):
 
 class MSE(sciml.Evaluator):
     class Config(sciml.ComponentConfig):
-        reject_above: float | None = Field(None, description="selection: reject when test_mse is above")
+        reject_above: float | None = Field(None, description="acceptance gate: reject when val_mse is above")
 
     def evaluate(self, model, data, reporter):
-        x, y = data.split("test").tensors
+        out = {"note": "toy"}
         with torch.no_grad():
-            mse = float(torch.nn.functional.mse_loss(model(x), y))
-        return {"test_mse": mse, "n_test": len(y), "note": "toy"}
+            for split in ("val", "test"):
+                x, y = data.split(split).tensors
+                out[f"{split}_mse"] = float(torch.nn.functional.mse_loss(model(x), y))
+                out[f"n_{split}"] = len(y)
+        return out
 
     def accept(self, results):
         limit = self.config.reject_above
-        if limit is not None and results["test_mse"] > limit:
-            return False, f"test_mse {results['test_mse']:.3g} > {limit}"
+        if limit is not None and results["val_mse"] > limit:
+            return False, f"val_mse {results['val_mse']:.3g} > {limit}"
         return True, ""
+
+    def baselines(self, model, data, results):
+        """The training mean predicted for every sample."""
+        mean = data.split("train").tensors[1].mean()
+        return {"mean": {f"{split}_mse": float(((data.split(split).tensors[1] - mean) ** 2).mean())
+                         for split in ("val", "test")}}
 
 
 def predict(model, config, metadata, input_path):

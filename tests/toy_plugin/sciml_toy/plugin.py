@@ -25,7 +25,7 @@ def sciml_register_pipelines(register):
         name="default", dataset="toy:linear", model="toy:mlp", evaluator="toy:mse",
         defaults={"trainer": {"max_epochs": 3, "batch_size": 32, "lr": 0.01, "patience": 0}},
         search_space={"trainer.lr": "loguniform(1e-3, 3e-2)", "model.hidden": "choice(4, 8)"},
-        metric="test_mse", mode="min", max_attempts=3,
+        metric="val_mse", mode="min", max_attempts=3,
         tune_defaults={"num_samples": 1, "seeds": 2},
         predict="sciml_toy.components:predict",
     ))
