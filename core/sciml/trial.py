@@ -157,8 +157,32 @@ def plot_history(history: list[tuple[int, dict[str, float]]]):
     return fig
 
 
+ERROR_FILE = "error.txt"
+
+
+def error_file(run_dir: Path | None) -> Path | None:
+    """The traceback file of a failed trial in ``run_dir`` (``None`` if there is none)."""
+    if run_dir is None:
+        return None
+    path = Path(run_dir) / ERROR_FILE
+    return path if path.exists() else None
+
+
+def write_error(run_dir: Path, text: str) -> Path:
+    """Keep a failed trial's full traceback: ``run_dir/error.txt`` and, so that it is logged to the
+    trial's MLflow child run, ``run_dir/artifacts/error.txt``. Returns the first path."""
+    run_dir = Path(run_dir)
+    (run_dir / "artifacts").mkdir(parents=True, exist_ok=True)
+    for path in (run_dir / "artifacts" / ERROR_FILE, run_dir / ERROR_FILE):
+        path.write_text(text)
+    return run_dir / ERROR_FILE
+
+
 def execute_trial(config: Mapping[str, Any], context: Context, reporter: FileReporter) -> dict[str, Any]:
     """Run one trial; return its outcome (also written to ``run_dir/outcome.json``).
+
+    A trial that raises leaves its full traceback in ``run_dir/error.txt`` (and
+    ``run_dir/artifacts/error.txt``) before the exception propagates.
 
     Returns:
         ``{"metrics": {...}, "results": {...}, "accepted": bool, "reason": str,
@@ -168,6 +192,18 @@ def execute_trial(config: Mapping[str, Any], context: Context, reporter: FileRep
     Raises:
         whatever the components raise; the caller marks the trial failed.
     """
+    (context.run_dir / ERROR_FILE).unlink(missing_ok=True)  # a retry that succeeds leaves no stale error
+    (context.run_dir / "artifacts" / ERROR_FILE).unlink(missing_ok=True)
+    try:
+        return _execute(config, context, reporter)
+    except Exception:
+        import traceback
+
+        write_error(context.run_dir, traceback.format_exc())
+        raise
+
+
+def _execute(config: Mapping[str, Any], context: Context, reporter: FileReporter) -> dict[str, Any]:
     from sciml.config import to_yaml
     from sciml.modelio import json_roundtrip, save_model_dir
     from sciml.protocol import flatten_baselines

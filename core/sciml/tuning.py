@@ -148,21 +148,26 @@ def _restore_into(run_dir: Path) -> bool:
     return (run_dir / "outcome.json").exists() and (run_dir / "model").is_dir()
 
 
+def trial_dir(experiment: str, trial_name: str, trial_id: str) -> Path:
+    """A Tune trial's own directory (on the node that runs it): checkpoints, artifacts, ``error.txt``."""
+    from sciml.tracking import sciml_home
+
+    return sciml_home() / "runs" / "trials" / experiment / f"{trial_name}-{trial_id}"
+
+
 def _trainable(params: dict[str, Any], base_config: dict[str, Any]) -> None:
     """Ray Tune function trainable: one trial."""
     import torch
     from ray import tune
 
     from sciml.runner import trial_context
-    from sciml.tracking import sciml_home
     from sciml.trial import FileReporter, execute_trial
 
     config = _validated(trial_config(base_config, params))
     ctx = tune.get_context()
     # outside Tune's trial directory: Ray syncs that one while the trial writes, and trips over
     # files replaced under it; results travel to the driver as the final Tune checkpoint
-    run_dir = (sciml_home() / "runs" / "trials" / ctx.get_experiment_name()
-               / f"{ctx.get_trial_name()}-{ctx.get_trial_id()}")
+    run_dir = trial_dir(ctx.get_experiment_name(), ctx.get_trial_name(), ctx.get_trial_id())
     run_dir.mkdir(parents=True, exist_ok=True)
     if _restore_into(run_dir):
         outcome = json.loads((run_dir / "outcome.json").read_text())
@@ -222,6 +227,25 @@ def _trial_error(trial) -> tuple[str, bool]:
         return (text[-1] if text else "unknown error")[:500], False
     except Exception:
         return "unknown error", False
+
+
+def _failed_trial_dir(parent_id: str, name: str, trial) -> tuple[Path, Path | None]:
+    """The directory of a failed trial and its traceback file.
+
+    The worker wrote ``error.txt`` there (:func:`sciml.trial.execute_trial`); where the trial
+    ran on another node, Ray's own error file (synced to the driver) is copied in instead.
+    """
+    from sciml.trial import error_file, write_error
+
+    local = trial_dir(parent_id, name, trial.trial_id)
+    if error_file(local) is None:
+        try:
+            text = Path(trial.error_file).read_text()
+        except Exception:
+            text = ""
+        if text:
+            write_error(local, text)
+    return local, error_file(local)
 
 
 def _fill_from_outcome(rec, directory: Path | None) -> bool:
@@ -335,6 +359,7 @@ class _Callbacks:
                 if not rec.done:
                     rec.status = "FAILED"
                     rec.error, rec.user_error = _trial_error(trial)
+                    rec.run_dir, rec.error_file = _failed_trial_dir(parent_id, rec.name, trial)
                 self._finish(trial, rec, "FAILED")
 
             def on_experiment_end(self, trials, **info):
