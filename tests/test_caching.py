@@ -46,3 +46,30 @@ def test_safe_child(tmp_path):
     for bad in ("../escape.png", "/etc/passwd", "a/../../b"):
         with pytest.raises(ValueError, match="escapes"):
             safe_child(tmp_path, bad)
+
+
+def _build_slowly(path, log):
+    """A cache build that takes a while and leaves one line in ``log`` per build."""
+
+    def build():
+        import time
+
+        with open(log, "a") as fh:
+            fh.write("built\n")
+        time.sleep(1.0)
+        return {"x": np.arange(5.0)}, {"by": "one process"}
+
+    return cached_arrays(path, build)
+
+
+def test_concurrent_processes_on_a_cold_cache_build_it_once(tmp_path):
+    import multiprocessing
+
+    path, log = tmp_path / "cold.npz", tmp_path / "builds.log"
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(4) as pool:
+        results = pool.starmap(_build_slowly, [(path, log)] * 4)
+    assert log.read_text().splitlines() == ["built"]  # without the lock: one build per process
+    for arrays, meta in results:
+        np.testing.assert_array_equal(arrays["x"], np.arange(5.0))
+        assert meta == {"by": "one process"}

@@ -114,15 +114,25 @@ def load_arrays(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
 def cached_arrays(path: str | Path, build: Callable[[], tuple[Mapping[str, Any], Mapping[str, Any]]]):
     """Load ``path`` if it is intact, else call ``build() -> (arrays, meta)``, save and return it.
 
-    A corrupted entry is logged as a warning and rebuilt.
+    Building holds a file lock (``path.lock``, :mod:`filelock`): concurrent trials that find
+    the cache cold build it once; the others wait and load what the first one saved. A
+    corrupted entry is logged as a warning and rebuilt.
     """
+    from filelock import FileLock
+
     path = Path(path)
     try:
-        return load_arrays(path)
-    except FileNotFoundError:
+        return load_arrays(path)  # the common case takes no lock
+    except (FileNotFoundError, CacheCorruptedError):
         pass
-    except CacheCorruptedError as exc:
-        log.warning("%s; rebuilding it", exc)
-    arrays, meta = build()
-    save_arrays(path, arrays, meta)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock"):
+        try:
+            return load_arrays(path)  # built by another process while this one waited
+        except FileNotFoundError:
+            pass
+        except CacheCorruptedError as exc:
+            log.warning("%s; rebuilding it", exc)
+        arrays, meta = build()
+        save_arrays(path, arrays, meta)
     return {k: v for k, v in arrays.items()}, dict(meta)
