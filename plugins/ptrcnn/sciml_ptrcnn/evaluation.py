@@ -9,12 +9,21 @@
   budget, plus the kernel ridge regression baseline on the Mendeleev line (paper Fig. 2, Fig. S4);
 - transfer learning to a stability classifier and heatmaps of predicted stability for X2YZ with
   the X elements named in ``heatmap_x`` (paper §Transfer learning, Fig. 3c for W2YZ);
-- parity plots.
+- parity plots;
+- trivial baselines (:meth:`RegressionEvaluator.baselines`) on the model's own splits: the
+  training-mean predictor and kernel ridge regression on the Mendeleev line.
+
+Protocol (issue 11): the validation split chooses (the epoch of every model trained here, the
+pipeline's trial and champion on ``val_mae_formation_energy``); the test split is only reported.
+Every figure goes through ``reporter.draw_figure``: one that cannot be drawn (e.g. a panel
+without labels) logs a warning and never fails the trial (issue 19.1).
 """
 
 from __future__ import annotations
 
+import logging
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,6 +33,8 @@ import sciml
 from sciml_ptrcnn.dataset import TARGETS, HeuslerPTRDataset, denormalize
 from sciml_ptrcnn.elements import ELEMENTS
 
+log = logging.getLogger(__name__)
+UNITS = {"formation_energy_per_atom": "eV/atom", "lattice_parameter": "Å"}
 
 def _agg():
     import matplotlib
@@ -58,6 +69,99 @@ def regression_metrics(pred: dict, y: np.ndarray, prefix: str) -> dict[str, floa
     return out
 
 
+def constant_metrics(value: np.ndarray, y: np.ndarray, prefix: str) -> dict[str, float]:
+    """:func:`regression_metrics` of a predictor that answers ``value`` ``(n_targets,)`` for every
+    compound of a split with labels ``y`` ``(n, n_targets)`` (targets whose value is NaN are skipped)."""
+    pred = {t: np.full(len(y), value[j]) for j, t in enumerate(TARGETS) if np.isfinite(value[j])}
+    return regression_metrics(pred, y, prefix)
+
+
+def parity_figure(y: np.ndarray, pred: dict, title: str):
+    """Parity plot (label vs prediction) with one panel per target that has labels in ``y``
+    ``(n, 2)``; ``None`` when no target has any (nothing to draw)."""
+    panels = []
+    for t in pred:
+        j = TARGETS.index(t)
+        ok = np.isfinite(y[:, j]) & np.isfinite(pred[t])
+        if ok.any():
+            panels.append((t, y[ok, j], pred[t][ok]))
+    if not panels:
+        return None
+    plt = _agg()
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.5), squeeze=False)
+    for ax, (t, lab, prd) in zip(axes[0], panels):
+        ax.scatter(lab, prd, s=4, alpha=0.5)
+        lo, hi = float(min(lab.min(), prd.min())), float(max(lab.max(), prd.max()))
+        ax.plot([lo, hi], [lo, hi], "k--", lw=1)
+        ax.set_xlabel(f"label {t} ({UNITS[t]})")
+        ax.set_ylabel(f"CNN {t} ({UNITS[t]})")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def experimental_figure(exp_y: np.ndarray, pred: np.ndarray, labels: np.ndarray | None, source: str):
+    """CNN predictions (and the data set's own labels, ``labels`` ``(k, 2)`` of (label, experiment))
+    against the experimental formation enthalpies ``exp_y`` (eV/atom); ``None`` if there are none."""
+    if len(exp_y) == 0:
+        return None
+    plt = _agg()
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    ax.scatter(exp_y, pred, s=10, label="CNN")
+    if labels is not None and len(labels):
+        ax.scatter(labels[:, 1], labels[:, 0], s=10, marker="x", label=f"{source} label")
+    lo, hi = float(np.min(exp_y)), float(np.max(exp_y))
+    ax.plot([lo, hi], [lo, hi], "k--", lw=1)
+    ax.set_xlabel("experimental ΔH_f (eV/atom)")
+    ax.set_ylabel("predicted ΔH_f (eV/atom)")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def curve_figure(curve: dict):
+    """Error vs training-set size (paper Fig. 2): one panel per metric that any representation has;
+    ``None`` if none has any."""
+    keys = [(k, lab) for k, lab in (("test_mae_formation_energy", "MAE formation energy (meV/atom)"),
+                                    ("test_mape_lattice_parameter", "MAPE lattice parameter (%)"))
+            if any(k in p for pts in curve.values() for p in pts)]
+    if not keys:
+        return None
+    plt = _agg()
+    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 4), squeeze=False)
+    for ax, (k, lab) in zip(axes[0], keys):
+        for rep, pts in curve.items():
+            xs = [p["n_train"] for p in pts if k in p]
+            ys = [p[k] for p in pts if k in p]
+            if xs:
+                ax.plot(xs, ys, "o-" if rep != "krr_mendeleev_line" else "s--", label=rep)
+        ax.set_xscale("log")
+        ax.set_xlabel("training compounds")
+        ax.set_ylabel(lab)
+        ax.legend(fontsize=7)
+    fig.suptitle("Error vs training-set size (paper Fig. 2)")
+    fig.tight_layout()
+    return fig
+
+
+def stability_figure(grid: np.ndarray, others: list[str], xel: str, threshold: float):
+    """Heatmap of the predicted stability of ``xel``2YZ over (Y, Z) (paper Fig. 3c)."""
+    plt = _agg()
+    fig, ax = plt.subplots(figsize=(9, 8))
+    im = ax.imshow(grid, cmap="coolwarm", vmin=0, vmax=1)
+    above = np.nan_to_num(grid) > threshold
+    if above.any() and not above.all():
+        ax.contour(above, levels=[0.5], colors="k", linewidths=0.5)
+    ax.set_xticks(range(len(others)), others, rotation=90, fontsize=6)
+    ax.set_yticks(range(len(others)), others, fontsize=6)
+    ax.set_xlabel("Z")
+    ax.set_ylabel("Y")
+    ax.set_title(f"Predicted stability of {xel}2YZ (red: stable; contour: p > {threshold})")
+    fig.colorbar(im, ax=ax, label="stability probability")
+    fig.tight_layout()
+    return fig
+
+
 class RegressionEvaluator(sciml.Evaluator):
     class Config(sciml.ComponentConfig):
         experimental: bool = Field(True, description="MAE against pymatgen's experimental X2YZ formation enthalpies")
@@ -67,7 +171,8 @@ class RegressionEvaluator(sciml.Evaluator):
         learning_curve_epochs: int = Field(10, ge=0, description="epochs of every learning-curve training (0 = no curve)")
         lr: float = Field(0.01, gt=0, description="lr of the auxiliary trainings (curve, stability)")
         batch_size: int = Field(64, ge=1, description="batch size of the auxiliary trainings")
-        krr: bool = Field(True, description="kernel ridge regression baseline on the Mendeleev line")
+        krr: bool = Field(True, description="kernel ridge regression on the Mendeleev line: a baseline and a curve line")
+        krr_max_train: int = Field(5000, ge=10, description="KRR fits on at most this many training compounds (a seeded subset; O(n^3))")
         stability: bool = Field(True, description="transfer learning to a stability classifier")
         stability_epochs: int = Field(10, ge=1, description="fine-tuning epochs of the stability classifier")
         negatives_per_positive: float = Field(3.0, gt=0, description="unlabelled compositions drawn as negatives per known X2YZ")
@@ -93,6 +198,10 @@ class RegressionEvaluator(sciml.Evaluator):
                 raise ValueError(f"unknown representation(s) {bad}; accepted: {', '.join(REPRESENTATIONS)}")
             return v
 
+    def __init__(self, config=None, context=None):
+        super().__init__(config or self.Config(), context)
+        self._krr_memo: dict[int, dict] = {}
+
     # ---- helpers -------------------------------------------------------------------------
     def _aux_fit(self, model, data, epochs, seed):
         from sciml_ptrcnn.training import fit
@@ -101,8 +210,62 @@ class RegressionEvaluator(sciml.Evaluator):
         return fit(model, data.split("train"), data.split("val"), max_epochs=epochs, batch_size=self.config.batch_size,
                    lr=self.config.lr, patience=0, seed=seed)
 
-    def _learning_curve(self, model, data, reporter, results):
+    def _krr(self, data, n_train: int | None = None) -> dict:
+        """KRR on the Mendeleev line of ``data``'s compounds (the first ``n_train`` training
+        compounds; all when None), at most ``krr_max_train`` of them (a seeded subset).
+
+        Returns ``{"n_train": k, "val_...": .., "test_...": ..}`` (:func:`regression_metrics` keys).
+        Hyperparameters are chosen by cross-validation inside the training split; the validation
+        and test splits are only predicted. Fitted once per training set: kept on the evaluator and
+        in ``context.cache_dir`` (keyed by the arrays' content), so the learning curve, the
+        baselines and the trials of a sweep on the same data share one fit.
+        """
+        import hashlib
+
         from sciml_ptrcnn.baseline import fit_krr, krr_predict
+
+        n = data.metadata["n_train"] if n_train is None else int(n_train)
+        if n in self._krr_memo:
+            return self._krr_memo[n]
+        base = data.config.model_dump()
+        d = HeuslerPTRDataset(HeuslerPTRDataset.Config(**{**base, "representation": "mendeleev_line", "n_train": n}),
+                              self.context)
+        d.prepare()
+        seed = int(data.config.split_seed)
+        x_tr, y_tr = d.images("train"), d.raw_targets("train")
+        if len(x_tr) > self.config.krr_max_train:
+            keep = np.sort(np.random.default_rng(seed).choice(len(x_tr), self.config.krr_max_train, replace=False))
+            x_tr, y_tr = x_tr[keep], y_tr[keep]
+        splits = {s: (d.images(s), d.raw_targets(s)) for s in ("val", "test")}
+
+        def build():
+            out = {}  # predictions only: the validation and test labels are never seen here
+            for j in range(len(TARGETS)):
+                ok = np.isfinite(y_tr[:, j])
+                if ok.sum() < 10:
+                    continue
+                krr = fit_krr(x_tr[ok], y_tr[ok, j], seed)
+                for s, (x, _) in splits.items():
+                    out[f"{s}_{j}"] = krr_predict(krr, x)
+            return out, {}
+
+        h = hashlib.sha256(b"krr-v1")
+        for a in (x_tr, y_tr, splits["val"][0], splits["test"][0]):
+            h.update(np.ascontiguousarray(a).tobytes())
+            h.update(str(a.shape).encode())
+        if self.context is not None:
+            path = Path(self.context.cache_dir) / "ptrcnn" / f"krr_{h.hexdigest()[:20]}.npz"
+            preds, _ = sciml.cached_arrays(path, build)
+        else:
+            preds, _ = build()
+        met: dict = {"n_train": int(len(x_tr))}
+        for s, (_, y) in splits.items():
+            pred = {t: preds[f"{s}_{j}"] for j, t in enumerate(TARGETS) if f"{s}_{j}" in preds}
+            met.update(regression_metrics(pred, y, s))
+        self._krr_memo[n] = met
+        return met
+
+    def _learning_curve(self, model, data, reporter, results):
         from sciml_ptrcnn.model import PTRCNN
 
         c = self.config
@@ -120,22 +283,16 @@ class RegressionEvaluator(sciml.Evaluator):
                 d.prepare()
                 m = PTRCNN(model.config, d.metadata)
                 t0 = time.time()
-                self._aux_fit(m, d, c.learning_curve_epochs, seed)
+                self._aux_fit(m, d, c.learning_curve_epochs, seed)  # the epoch is chosen on validation
                 met = regression_metrics(predict_physical(m, d.images("test"), d.normalization), d.raw_targets("test"), "test")
                 curve.setdefault(rep, []).append({"n_train": n, **met, "seconds": round(time.time() - t0, 1)})
         if c.krr and "formation_energy_per_atom" in data.metadata["targets_present"]:
             for n in sizes:
-                d = HeuslerPTRDataset(HeuslerPTRDataset.Config(**{**base, "representation": "mendeleev_line", "n_train": n}), self.context)
-                d.prepare()
-                met = {}
-                for j, t in enumerate(TARGETS):
-                    y = d.raw_targets("train")[:, j]
-                    ok = np.isfinite(y)
-                    if ok.sum() < 10:
-                        continue
-                    krr = fit_krr(d.images("train")[ok], y[ok], seed)
-                    met.update(regression_metrics({t: krr_predict(krr, d.images("test"))}, d.raw_targets("test"), "test"))
-                curve.setdefault("krr_mendeleev_line", []).append({"n_train": n, **met})
+                met = self._krr(data, n)
+                point = {"n_train": n, **{k: v for k, v in met.items() if k.startswith("test_")}}
+                if met["n_train"] != n:
+                    point["fit_n_train"] = met["n_train"]  # capped by krr_max_train
+                curve.setdefault("krr_mendeleev_line", []).append(point)
         results["learning_curve"] = curve
         for rep, pts in curve.items():
             last = pts[-1]
@@ -147,29 +304,16 @@ class RegressionEvaluator(sciml.Evaluator):
             b = curve["random_table_1"][-1].get("test_mae_formation_energy")
             if a and b:
                 results["mae_ratio_random_table_1_over_ptr"] = b / a
-        plt = _agg()
-        keys = [("test_mae_formation_energy", "MAE formation energy (meV/atom)"),
-                ("test_mape_lattice_parameter", "MAPE lattice parameter (%)")]
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-        for ax, (k, lab) in zip(axes, keys):
-            for rep, pts in curve.items():
-                xs = [p["n_train"] for p in pts if k in p]
-                ys = [p[k] for p in pts if k in p]
-                if xs:
-                    ax.plot(xs, ys, "o-" if rep != "krr_mendeleev_line" else "s--", label=rep)
-            ax.set_xscale("log")
-            ax.set_xlabel("training compounds")
-            ax.set_ylabel(lab)
-            ax.legend(fontsize=7)
-        fig.suptitle("Error vs training-set size (paper Fig. 2)")
-        fig.tight_layout()
-        reporter.log_figure(fig, "error_vs_training_size.png")
-        plt.close(fig)
+        reporter.draw_figure("error_vs_training_size.png", curve_figure, curve)
 
     def _stability(self, model, data, reporter, results):
+        """Transfer learning to a stability classifier. Known compositions vs random ones are split
+        60/20/20 (stratified): the validation part chooses the fine-tuning epoch, the test part is
+        reported (``stability_test_*``); ``stability_val_auc`` is the figure the epoch was chosen on."""
         from sklearn.metrics import roc_auc_score
+        from sklearn.model_selection import train_test_split
 
-        from sciml_ptrcnn.elements import all_heuslers, make_heusler
+        from sciml_ptrcnn.elements import all_heuslers, make_heusler, parse_formula
         from sciml_ptrcnn.model import StabilityCNN
         from sciml_ptrcnn.representation import encode
         from sciml_ptrcnn.sources import load_stability_positives
@@ -178,27 +322,28 @@ class RegressionEvaluator(sciml.Evaluator):
         c = self.config
         rep, lay = data.metadata["representation"], data.metadata["layout"]
         pos = sorted(set(load_stability_positives()["formula"]))
-        rng = np.random.default_rng(getattr(self.context, "seed", 0))
+        seed = getattr(self.context, "seed", 0)
+        rng = np.random.default_rng(seed)
         pos_set = set(pos)
         pool = [h for h in all_heuslers() if h.formula not in pos_set]
         neg = [pool[i] for i in rng.choice(len(pool), size=min(len(pool), int(c.negatives_per_positive * len(pos))), replace=False)]
-        from sciml_ptrcnn.elements import parse_formula
-
         comps = [parse_formula(f) for f in pos] + neg
         x = encode(comps, rep, lay)
         y = np.r_[np.ones(len(pos)), np.zeros(len(neg))].astype(np.float32)
-        perm = rng.permutation(len(y))
-        n_val = len(y) // 5
-        va, tr = perm[:n_val], perm[n_val:]
+        idx = np.arange(len(y))
+        tr, rest = train_test_split(idx, test_size=0.4, stratify=y, random_state=seed)
+        va, te = train_test_split(rest, test_size=0.5, stratify=y[rest], random_state=seed)
         ds = lambda idx: torch.utils.data.TensorDataset(torch.from_numpy(x[idx]), torch.from_numpy(y[idx]))
         clf = StabilityCNN(model)
         bce = torch.nn.BCEWithLogitsLoss()
         fit(clf, ds(tr), ds(va), max_epochs=c.stability_epochs, batch_size=c.batch_size, lr=c.lr, patience=0,
             loss_fn=lambda m, b: {"loss": bce(m(b[0]), b[1])})
-        p_val = clf.probability(torch.from_numpy(x[va])).numpy()
-        results["stability_val_auc"] = float(roc_auc_score(y[va], p_val))
-        results["stability_val_recall_at_threshold"] = float((p_val[y[va] == 1] > c.stable_threshold).mean())
-        plt = _agg()
+        for name, part in (("val", va), ("test", te)):
+            p = clf.probability(torch.from_numpy(x[part])).numpy()
+            if len(set(y[part].tolist())) == 2:
+                results[f"stability_{name}_auc"] = float(roc_auc_score(y[part], p))
+            if (y[part] == 1).any():
+                results[f"stability_{name}_recall_at_threshold"] = float((p[y[part] == 1] > c.stable_threshold).mean())
         for xel in c.heatmap_x:
             others = [e for e in ELEMENTS if e != xel]
             grid = np.full((len(others), len(others)), np.nan)
@@ -208,21 +353,14 @@ class RegressionEvaluator(sciml.Evaluator):
             for (i, j), p in zip(pairs, prob):
                 grid[i, j] = grid[j, i] = p
             results[f"stability_n_stable_{xel}2YZ"] = int((prob > c.stable_threshold).sum())
-            fig, ax = plt.subplots(figsize=(9, 8))
-            im = ax.imshow(grid, cmap="coolwarm", vmin=0, vmax=1)
-            ax.contour(np.nan_to_num(grid) > c.stable_threshold, levels=[0.5], colors="k", linewidths=0.5)
-            ax.set_xticks(range(len(others)), others, rotation=90, fontsize=6)
-            ax.set_yticks(range(len(others)), others, fontsize=6)
-            ax.set_xlabel("Z")
-            ax.set_ylabel("Y")
-            ax.set_title(f"Predicted stability of {xel}2YZ (red: stable; contour: p > {c.stable_threshold})")
-            fig.colorbar(im, ax=ax, label="stability probability")
-            fig.tight_layout()
-            reporter.log_figure(fig, f"stability_{xel}2YZ.png")
-            plt.close(fig)
+            reporter.draw_figure(f"stability_{xel}2YZ.png", stability_figure, grid, others, xel, c.stable_threshold)
 
     # ---- main --------------------------------------------------------------------------------
     def evaluate(self, model, data, reporter):
+        """Metrics of ``model`` on ``data``'s validation and test splits (``val_*`` / ``test_*``:
+        MAE formation energy in meV/atom, MAPE lattice parameter in %, each where the split has
+        labels), the experimental comparison, the learning curve and the stability transfer.
+        Nothing here is chosen on the test split."""
         data.prepare()
         norm = data.normalization
         results: dict = {}
@@ -230,23 +368,8 @@ class RegressionEvaluator(sciml.Evaluator):
         for split in ("val", "test"):
             preds[split] = predict_physical(model, data.images(split), norm)
             results.update(regression_metrics(preds[split], data.raw_targets(split), split))
-        # parity plots
-        plt = _agg()
-        y = data.raw_targets("test")
-        fig, axes = plt.subplots(1, len(model.tasks), figsize=(5 * len(model.tasks), 4.5), squeeze=False)
-        for ax, t in zip(axes[0], model.tasks):
-            j = TARGETS.index(t)
-            ok = np.isfinite(y[:, j])
-            ax.scatter(y[ok, j], preds["test"][t][ok], s=4, alpha=0.5)
-            lo, hi = np.nanmin(y[ok, j]), np.nanmax(y[ok, j])
-            ax.plot([lo, hi], [lo, hi], "k--", lw=1)
-            unit = "eV/atom" if j == 0 else "Å"
-            ax.set_xlabel(f"label {t} ({unit})")
-            ax.set_ylabel(f"CNN {t} ({unit})")
-        fig.suptitle(f"Test parity ({data.metadata['source']} labels, {data.metadata['representation']})")
-        fig.tight_layout()
-        reporter.log_figure(fig, "parity.png")
-        plt.close(fig)
+        reporter.draw_figure("parity.png", parity_figure, data.raw_targets("test"), preds["test"],
+                             f"Test parity ({data.metadata['source']} labels, {data.metadata['representation']})")
         # experimental formation enthalpies
         if self.config.experimental and "formation_energy_per_atom" in model.tasks:
             from sciml_ptrcnn.elements import parse_formula
@@ -256,26 +379,17 @@ class RegressionEvaluator(sciml.Evaluator):
             exp = load_experimental()
             x = encode([parse_formula(f) for f in exp["formula"]], data.metadata["representation"], data.metadata["layout"])
             p = predict_physical(model, x, norm)["formation_energy_per_atom"]
-            results["experimental_mae_formation_energy"] = float(1000 * np.abs(p - exp["formation_energy_per_atom"]).mean())
+            exp_y = exp["formation_energy_per_atom"].to_numpy()
+            if len(exp_y):
+                results["experimental_mae_formation_energy"] = float(1000 * np.abs(p - exp_y).mean())
             results["n_experimental"] = int(len(exp))
             labels = dict(zip(data._arrays["formula"], data._arrays["y"][:, 0]))
-            both = [(labels[f], e) for f, e in zip(exp["formula"], exp["formation_energy_per_atom"]) if f in labels and np.isfinite(labels[f])]
-            if both:
-                a = np.array(both)
+            both = [(labels[f], e) for f, e in zip(exp["formula"], exp_y) if f in labels and np.isfinite(labels[f])]
+            a = np.array(both).reshape(-1, 2)
+            if len(a):
                 results["label_vs_experiment_mae_formation_energy"] = float(1000 * np.abs(a[:, 0] - a[:, 1]).mean())
-                results["n_label_vs_experiment"] = len(both)
-            fig, ax = plt.subplots(figsize=(5, 4.5))
-            ax.scatter(exp["formation_energy_per_atom"], p, s=10, label="CNN")
-            if both:
-                ax.scatter(a[:, 1], a[:, 0], s=10, marker="x", label=f"{data.metadata['source']} label")
-            lo, hi = float(exp["formation_energy_per_atom"].min()), float(exp["formation_energy_per_atom"].max())
-            ax.plot([lo, hi], [lo, hi], "k--", lw=1)
-            ax.set_xlabel("experimental ΔH_f (eV/atom)")
-            ax.set_ylabel("predicted ΔH_f (eV/atom)")
-            ax.legend()
-            fig.tight_layout()
-            reporter.log_figure(fig, "parity_experimental.png")
-            plt.close(fig)
+                results["n_label_vs_experiment"] = len(a)
+            reporter.draw_figure("parity_experimental.png", experimental_figure, exp_y, p, a, data.metadata["source"])
         in_tune = bool(getattr(self.context, "in_tune", False))
         if not in_tune or self.config.extras_in_tune:
             if self.config.learning_curve_epochs > 0 and self.config.learning_curve_representations:
@@ -283,3 +397,22 @@ class RegressionEvaluator(sciml.Evaluator):
             if self.config.stability:
                 self._stability(model, data, reporter, results)
         return results
+
+    def baselines(self, model, data, results):
+        """Trivial baselines on the model's own splits, with the model's metric names (``val_*``,
+        ``test_*``: MAE formation energy meV/atom, MAPE lattice parameter % where labelled):
+
+        - ``train_mean``: every compound gets the training split's mean label;
+        - ``krr``: kernel ridge regression on the Mendeleev line (paper Fig. S4), the same fit as
+          the learning curve's full-size KRR point when that exists (``evaluator.krr``; trained on
+          at most ``evaluator.krr_max_train`` compounds, logged as ``baseline.krr.n_train``).
+        """
+        from sciml_ptrcnn.baseline import mean_predictor
+
+        data.prepare()
+        mean = mean_predictor(data.raw_targets("train"))
+        out = {"train_mean": {s_k: v for s in ("val", "test")
+                              for s_k, v in constant_metrics(mean, data.raw_targets(s), s).items()}}
+        if self.config.krr:
+            out["krr"] = self._krr(data)
+        return out

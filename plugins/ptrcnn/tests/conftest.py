@@ -33,6 +33,45 @@ def write_oqmd(tmp_path):
     return p
 
 
+def write_oqmd_like(path, n=300, seed=0):
+    """``n`` distinct X2YZ lines in the shared OQMD file's format (``Ba1 In1 Sc2 0.105927833``: element
+    tokens sorted by symbol, formation energy in eV/atom, no lattice parameter). Energies are
+    synthetic: a per-element term (X counted twice) plus noise."""
+    import numpy as np
+
+    from sciml_ptrcnn.elements import ELEMENTS
+
+    rng = np.random.default_rng(seed)
+    w = dict(zip(ELEMENTS, rng.normal(0, 0.15, len(ELEMENTS))))
+    seen, lines = set(), []
+    while len(lines) < n:
+        x, y, z = rng.choice(len(ELEMENTS), 3, replace=False)
+        x, y, z = ELEMENTS[x], ELEMENTS[y], ELEMENTS[z]
+        key = (x, *sorted((y, z)))
+        if key in seen:
+            continue
+        seen.add(key)
+        e = (2 * w[x] + w[y] + w[z]) / 4 + rng.normal(0, 0.02)
+        tokens = sorted([f"{x}2", f"{y}1", f"{z}1"], key=lambda t: t.rstrip("12"))
+        lines.append(" ".join(tokens) + f" {e:.9f}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def drawing_reporter(root):
+    """The core's in-memory reporter with the file reporter's ``draw_figure`` (warn, never raise)."""
+    from sciml.testing import RecordingReporter
+
+    if hasattr(RecordingReporter, "draw_figure"):
+        return RecordingReporter(root)
+    from sciml.trial import FileReporter
+
+    class Reporter(RecordingReporter):
+        draw_figure = FileReporter.draw_figure
+
+    return Reporter(root)
+
+
 @pytest.fixture
 def oqmd_file(tmp_path):
     return write_oqmd(tmp_path)
