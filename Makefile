@@ -8,13 +8,25 @@ STAMP   := $(VENV)/.installed
 
 .PHONY: setup run test test-fast docs bench ui clean
 
-$(STAMP): pyproject.toml $(PLUGINS) $(NODEPS)
+# Extras the repository's own environment installs, by plugin folder: ptrcnn's CHGNet labelling
+# (its slow test runs CHGNet) and finitewave's run-time imports (finitewave itself comes last, below).
+EXTRAS_aphyn  := [sim-nodeps]
+EXTRAS_ptrcnn := [label]
+plugin_req = -e "./$(1)$(EXTRAS_$(notdir $(1)))"
+# setuptools prints an information-only note ("Editable installation. Please be careful with folders
+# ...") for every editable install whose layout is not src/: it says nothing about this project.
+QUIET_EDITABLE := PYTHONWARNINGS="ignore:Editable installation:UserWarning"
+
+$(STAMP): pyproject.toml constraints.txt $(PLUGINS) $(NODEPS)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	# torch first, pinned: the CPU wheel; nothing below may pull a CUDA build
-	$(BIN)/pip install -q torch==2.13.0
+	# torch first, pinned in constraints.txt: the CPU wheel; nothing below may pull a CUDA build
+	$(BIN)/pip install -q -c constraints.txt torch
+	$(QUIET_EDITABLE) $(BIN)/pip install -q -c constraints.txt -e ".[test,docs]" \
+		$(foreach p,$(patsubst %/,%,$(dir $(PLUGINS))),$(call plugin_req,$(p)))
+	# last, and without dependencies: finitewave pins numpy<2 and wants pyvista/ffmpeg it does not
+	# import on our path (plugins/aphyn/requirements-nodeps.txt says why)
 	for f in $(NODEPS); do $(BIN)/pip install -q --no-deps -r $$f || exit 1; done
-	$(BIN)/pip install -q torch==2.13.0 -e ".[test,docs]" $(foreach p,$(dir $(PLUGINS)),-e ./$(p))
 	touch $(STAMP)
 
 setup: $(STAMP)
