@@ -56,6 +56,8 @@ ROWS = [
     (["run", "toy", "--set", "model.hidden=0"], "'model.hidden' (0)"),
     (["run", "toy", "--set", "trainer.lr=-1"], "'trainer.lr' (-1)"),
     (["run", "toy", "--set", "trainer.max_epochs=2.5"], "'trainer.max_epochs' (2.5)"),
+    # early stopping, the best checkpoint and ASHA never watch a test metric (issue 11)
+    (["run", "toy", "--set", "trainer.monitor=test_mse"], "'trainer.monitor' ('test_mse')"),
     (["run", "toy", "--set", "dataset.n=5"], "'dataset.n' (5)"),
     (["run", "toy", "--set", "seed=-3"], "'seed' (-3)"),
     (["run", "toy", "--set", "nokey"], "'nokey'"),

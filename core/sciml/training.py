@@ -131,7 +131,9 @@ class DefaultTrainer(Trainer):
             "no_improvement",
             description="no_improvement: best monitored value not improved by min_delta; no_change: "
                         "consecutive values differ by less than min_delta (the cgmap paper's rule)")
-        monitor: str = Field("val_loss", description="metric for early stopping and the best checkpoint")
+        monitor: str = Field("val_loss", pattern=r"^(val|train)_\w+$",
+                             description="metric for early stopping, the best checkpoint and ASHA: a "
+                                         "validation (val_*) or training metric, never a test metric")
         mode: Literal["min", "max"] = "min"
         grad_clip: float | None = Field(None, gt=0)
         device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
