@@ -1,20 +1,25 @@
-"""Retro benchmark: 3N-MCTS solved rates at fixed time limits on held-out targets, and a peer.
+"""Retro benchmark: 3N-MCTS solved rates at fixed time limits on held-out targets, a trivial baseline and a peer.
 
-Prints, on the same held-out benchmark targets (whole reference routes held out of training), the same
-stock and the same template library + expansion policy:
+Prints, on the same held-out benchmark targets (whole reference routes held out of training, duplicate
+reactions removed before the split), the same stock with each target taken out of it (unless
+``--keep-target-in-stock``) and the same template library:
 
 * sciml-retro 3N-MCTS (PUCT with the policy prior, Segler & Waller 2018);
-* syntheseus (pip install syntheseus==0.9.0): its MolSetMCTS with a P-UCB bound and the same policy
-  prior, and its Retro*-0 best-first AND-OR search (cost -log p, zero value function);
+* template-frequency: the same MCTS with the policy network replaced by the training frequency of the
+  templates that match the molecule (the trivial baseline of ``sciml run retro``);
+* syntheseus (pip install syntheseus==0.9.0), if installed: its MolSetMCTS with a P-UCB bound and the same
+  policy prior, and its Retro*-0 best-first AND-OR search (cost -log p, zero value function);
 
 solved rate, mean time to the first solution and how often the reference route is found, at 5 s and
-60 s per target, and the ratio sciml / peer.
+60 s per target, on the validation targets (``--split val``) or the test targets (default), and the
+ratio sciml / others.
 
 Usage::
 
-    python bench/retro_benchmark.py [--model policy.pt] [--n5 100] [--n60 20] [--epochs 15]
+    python bench/retro_benchmark.py [--model policy.pt] [--n5 100] [--n60 20] [--max-epochs 20] [--split test]
 
-Without ``--model`` a policy is trained first on the built-in data (default pipeline settings).
+Without ``--model`` a policy is trained first on the built-in data (default pipeline settings, early
+stopping on the validation routes' loss).
 """
 
 from __future__ import annotations
@@ -30,7 +35,11 @@ from pathlib import Path
 import numpy as np
 
 
-def train_policy(ds, epochs, seed=0, log=print):
+def train_policy(ds, max_epochs, patience=4, seed=0, log=print):
+    """Train as the default pipeline does: Adam 1e-3, batch 128, early stopping on the validation loss
+    (validation routes), best state restored."""
+    import copy
+
     import torch
     from sciml_retro.model import RetroPolicy
 
@@ -38,19 +47,35 @@ def train_policy(ds, epochs, seed=0, log=print):
     model = RetroPolicy(RetroPolicy.Config(), ds.metadata)
     opt = torch.optim.Adam(model.parameters(), 1e-3)
     dl = torch.utils.data.DataLoader(ds.split("train"), batch_size=128, shuffle=True)
-    for ep in range(epochs):
+    val = torch.utils.data.DataLoader(ds.split("val"), batch_size=512)
+    best, best_state, stale = float("inf"), None, 0
+    for ep in range(max_epochs):
         model.train()
         for b in dl:
             out = model.training_step(b, ep)
             opt.zero_grad()
             out["loss"].backward()
             opt.step()
-        log(f"epoch {ep}: policy_loss {float(out['policy_loss']):.3f}")
+        model.eval()
+        with torch.no_grad():
+            losses = [(float(model.validation_step(b, ep)["loss"]), len(b["fp"])) for b in val]
+        vloss = sum(v * n for v, n in losses) / max(sum(n for _, n in losses), 1)
+        log(f"epoch {ep}: train policy_loss {float(out['policy_loss']):.3f}, val_loss {vloss:.3f}")
+        if vloss < best:
+            best, best_state, stale = vloss, copy.deepcopy(model.state_dict()), 0
+        else:
+            stale += 1
+            if stale >= patience:
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
     return model.eval()
 
 
-def syntheseus_planners(model, stock, time_limit, c=1.5, top_k=50):
-    """Factories of the peer searches, each given a fresh reaction model wrapping our expander."""
+def syntheseus_planners(model, stock, time_limit, c=1.5, top_k=50, keep_target_in_stock=False):
+    """Factories ``factory(target)`` of the peer searches, each given a fresh reaction model wrapping our expander
+    and an inventory without the target (unless ``keep_target_in_stock``)."""
+    from sciml_retro.chem import inchikey
     from sciml_retro.search import Expander, model_functions
     from syntheseus import Bag, Molecule, SingleProductReaction
     from syntheseus.interface.models import BackwardReactionModel
@@ -66,8 +91,11 @@ def syntheseus_planners(model, stock, time_limit, c=1.5, top_k=50):
     )
 
     class Inventory(BaseMolInventory):
+        def __init__(self, excluded=None):
+            self.excluded = excluded
+
         def is_purchasable(self, mol):
-            return mol.smiles in stock
+            return mol.smiles in stock and (self.excluded is None or inchikey(mol.smiles) != self.excluded)
 
     class TemplateModel(BackwardReactionModel):
         def __init__(self, **kw):
@@ -90,18 +118,20 @@ def syntheseus_planners(model, stock, time_limit, c=1.5, top_k=50):
         def get_parameters(self):
             return []
 
-    common = dict(mol_inventory=Inventory(), time_limit_s=time_limit, stop_on_first_solution=True,
-                  max_expansion_depth=10, limit_iterations=10**9)
+    def common(target):
+        inv = Inventory(None if keep_target_in_stock else inchikey(target))
+        return dict(mol_inventory=inv, time_limit_s=time_limit, stop_on_first_solution=True,
+                    max_expansion_depth=10, limit_iterations=10**9)
 
-    def mcts():
+    def mcts(target):
         return MolSetMCTS(reaction_model=TemplateModel(default_num_results=top_k), reward_function=HasSolutionValueFunction(),
                           value_function=ConstantNodeEvaluator(0.0), policy=ReactionModelProbPolicy(),
-                          bound_function=pucb_bound, bound_constant=c, **common)
+                          bound_function=pucb_bound, bound_constant=c, **common(target))
 
-    def retro_star():
+    def retro_star(target):
         return RetroStarSearch(reaction_model=TemplateModel(default_num_results=top_k),
                                and_node_cost_fn=ReactionModelLogProbCost(), value_function=ConstantNodeEvaluator(0.0),
-                               **common)
+                               **common(target))
 
     return {"syntheseus-MCTS": mcts, "syntheseus-Retro*0": retro_star}
 
@@ -112,7 +142,7 @@ def run_syntheseus(factory, targets, refs):
 
     rows = []
     for t, ref in zip(targets, refs, strict=True):
-        alg = factory()
+        alg = factory(t)
         t0 = time.perf_counter()
         graph, _ = alg.run_from_mol(Molecule(t))
         elapsed = time.perf_counter() - t0
@@ -145,18 +175,23 @@ def main(argv=None) -> int:
     from sciml_retro.dataset import RetroDataset
     from sciml_retro.evaluate import plan_targets, summarize_rows, topk_accuracy
     from sciml_retro.model import load_policy, save_policy
-    from sciml_retro.search import SearchConfig, planner_from_model
+    from sciml_retro.search import SearchConfig, frequency_planner, planner_from_model
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="")
     p.add_argument("--save-model", default="")
-    p.add_argument("--epochs", type=int, default=15)
+    p.add_argument("--max-epochs", type=int, default=20, help="epoch cap; early stopping on the validation loss")
     p.add_argument("--n5", type=int, default=100, help="targets at the 5 s limit")
     p.add_argument("--n60", type=int, default=20, help="targets at the 60 s limit")
     p.add_argument("--limits", default="5,60")
     p.add_argument("--peers", default="syntheseus-MCTS,syntheseus-Retro*0")
     p.add_argument("--with-filter", action="store_true", help="also run 3N-MCTS with the in-scope filter on")
-    p.add_argument("--min-count", type=int, default=3, help="K: template library = templates seen >= K times")
+    p.add_argument("--no-baseline", action="store_true", help="skip the template-frequency baseline")
+    p.add_argument("--keep-target-in-stock", action="store_true",
+                   help="let a target in the stock count as solved with 0 steps (default: taken out)")
+    p.add_argument("--split", choices=("val", "test"), default="test", help="benchmark targets of this split")
+    p.add_argument("--min-count", type=int, default=1, help="K: template library = templates seen >= K times "
+                   "(the pipeline's default, 1)")
     p.add_argument("--cache", default=str(Path.home() / ".cache" / "sciml-retro-bench"))
     p.add_argument("--json", default="")
     a = p.parse_args(argv)
@@ -167,35 +202,43 @@ def main(argv=None) -> int:
     ds.prepare()
     summ = ds.summary()
     print(f"data ({time.time() - t0:.0f} s):", json.dumps(summ))
-    model = load_policy(a.model) if a.model else train_policy(ds, a.epochs)
+    model = load_policy(a.model) if a.model else train_policy(ds, a.max_epochs)
     if a.save_model:
         save_policy(model, a.save_model)
-    test = np.flatnonzero(ds.arrays["split"] == 2)
-    acc = topk_accuracy(model, ds.arrays["fps"][test], ds.arrays["labels"][test])
-    print("template accuracy on held-out reactions:", {f"top{k}": round(v, 3) for k, v in acc.items()},
-          f"(library coverage {float((ds.arrays['labels'][test] >= 0).mean()):.3f})")
-    report = {"data": summ, "topk": acc, "limits": {}}
+    code = {"val": 1, "test": 2}[a.split]
+    held = np.flatnonzero(ds.arrays["split"] == code)
+    acc = topk_accuracy(model, ds.arrays["fps"][held], ds.arrays["labels"][held])
+    print(f"template accuracy on held-out {a.split} reactions:", {f"top{k}": round(v, 3) for k, v in acc.items()},
+          f"(library coverage {float((ds.arrays['labels'][held] >= 0).mean()):.3f})")
+    report = {"data": summ, "split": a.split, "topk": acc, "limits": {}}
+    bench_targets, _ = ds.benchmark(a.split)
+    tcounts = ds.template_counts()
     limits = [float(x) for x in a.limits.split(",")]
     counts = {5.0: a.n5, 60.0: a.n60}
     for lim in limits:
-        n = min(counts.get(lim, a.n60), len(ds.targets))
-        targets = ds.targets[:n]
-        refs = [ds.reference_route(i) for i in range(n)]
+        n = min(counts.get(lim, a.n60), len(bench_targets))
+        targets = bench_targets[:n]
+        refs = [ds.reference_route(i, a.split) for i in range(n)]
         res, per_target = {}, {}
         variants = {"sciml-retro 3N-MCTS": False}
         if a.with_filter:
             variants["sciml-retro 3N-MCTS+filter"] = True
-        print(f"\n== {n} held-out targets, {lim:g} s per target")
+        if not a.no_baseline:
+            variants["template-frequency MCTS"] = None
+        print(f"\n== {n} held-out {a.split} targets, {lim:g} s per target")
         for name, use_filter in variants.items():
             rows = []
             t1 = time.time()
             for t, ref in zip(targets, refs, strict=True):  # a fresh planner (and expansion cache) per target
-                cfg = SearchConfig(time_limit=lim, max_routes=1, use_filter=use_filter)
-                rows += plan_targets(planner_from_model(model, ds.stock, cfg), [t], [ref])
+                cfg = SearchConfig(time_limit=lim, max_routes=1, use_filter=bool(use_filter),
+                                   keep_target_in_stock=a.keep_target_in_stock)
+                planner = (frequency_planner(ds.library, tcounts, ds.stock, cfg) if use_filter is None
+                           else planner_from_model(model, ds.stock, cfg))
+                rows += plan_targets(planner, [t], [ref])
             res[name], per_target[name] = summarize_rows(rows), rows
             print(f"   ({name} took {time.time() - t1:.0f} s)")
         try:
-            peers = syntheseus_planners(model, ds.stock, lim)
+            peers = syntheseus_planners(model, ds.stock, lim, keep_target_in_stock=a.keep_target_in_stock)
             for name in [x for x in a.peers.split(",") if x]:
                 t1 = time.time()
                 rows = run_syntheseus(peers[name], targets, refs)
@@ -214,7 +257,7 @@ def main(argv=None) -> int:
                   f"{r['time_to_first_common_s']:15.3f} {r['reference_found_rate']:10.3f}")
         ours = res["sciml-retro 3N-MCTS"]
         for name, r in res.items():
-            if name.startswith("syntheseus"):
+            if name != "sciml-retro 3N-MCTS" and not name.startswith("sciml-retro"):
                 ratio = ours["solved_rate"] / r["solved_rate"] if r["solved_rate"] else float("inf")
                 tr = r["time_to_first_common_s"] / ours["time_to_first_common_s"] if both else float("nan")
                 print(f"ratio solved rate sciml/{name}: {ratio:.2f}; "

@@ -327,7 +327,7 @@ def test_duplicate_reactions_with_other_ids_stay_on_one_side_of_the_split(tmp_pa
     ds = _tiny_dataset(tmp_path, rows, test_fraction=0.4, val_fraction=0.1)
     t, split = ds.table, ds.arrays["split"]
     side = {}
-    for rid, prod, reac, s in zip(t["ids"], t["products"], t["reactants"], split, strict=True):
+    for prod, reac, s in zip(t["products"], t["reactants"], split, strict=True):
         reac = ".".join(sorted(m for m in reac.split(".") if m != "CCO"))  # the copy's solvent is not a reactant
         side.setdefault((reac, prod), set()).add(int(s))
     assert ds.targets == [canonical_smiles("CC(=O)Nc1ccc(-c2ccccc2)cc1")]
@@ -425,9 +425,9 @@ class _Reporter:
 
 def test_evaluator_reports_val_and_test_and_the_frequency_baseline(tmp_path):
     from sciml.protocol import check_selection_metric
+    from sciml.testing import make_context
     from sciml_retro.evaluate import PlanningEvaluator
     from sciml_retro.model import RetroPolicy
-    from sciml.testing import make_context
 
     ds = _tiny_dataset(tmp_path, [("amide", AMIDE), ("suzuki", SUZUKI), ("boc", BOC), ("sulfonate", SULFONATE)],
                        test_fraction=0.4, val_fraction=0.1)
