@@ -1,7 +1,11 @@
 """The ``spheroid:plates`` Dataset: simulated plates (default) or a user's plate map.
 
-Splits are by plate, so the test plates were rendered from ``(experiment_seed, plate)`` pairs
-never seen in training. Each item is one well's time series of images.
+Splits are by plate: train, validation and test are disjoint sets of plates (wells of one plate
+share seeding, handling and imaging, so they are correlated and are never split apart). The
+simulated test plates were rendered from ``(experiment_seed, plate)`` pairs never seen in
+training. With fewer plates than splits a split stays **empty** (test first, then validation):
+its metrics are not reported and :attr:`SpheroidPlates.split_note` says why. Training wells are
+never relabelled as validation or test. Each item is one well's time series of images.
 """
 
 from __future__ import annotations
@@ -28,8 +32,10 @@ class SpheroidPlates(sciml.Dataset):
         image_size: int = Field(48, ge=16, le=512, description="image side after resizing (pixels)")
         experiment_seed: int = Field(0, ge=0, description="seed of the simulated experiment (plates are (seed, index))")
         n_train_plates: int = Field(3, ge=1, le=50, description="simulated plates used for training (SimCLR + time series)")
-        n_val_plates: int = Field(1, ge=1, le=50, description="simulated plates for validation (NT-Xent val_loss)")
-        n_test_plates: int = Field(2, ge=1, le=50, description="simulated plates for the test metrics (unseen seeds)")
+        n_val_plates: int = Field(1, ge=0, le=50, description=(
+            "simulated plates for validation (NT-Xent val_loss, val_* metrics that select); 0: none"))
+        n_test_plates: int = Field(2, ge=0, le=50, description=(
+            "simulated plates for the test metrics (unseen seeds, reported only); 0: no test metric"))
         n_untreated: int = Field(18, ge=2, le=60, description="untreated (control) wells per plate")
         n_single: int = Field(12, ge=0, le=60, description="wells with the single recommended concentration per plate")
         replicates: int = Field(2, ge=1, le=60, description="replicate wells per screening drug x concentration")
@@ -37,13 +43,19 @@ class SpheroidPlates(sciml.Dataset):
         single_concentration: float = Field(1.0, gt=0, description="recommended concentration of the single-dose group (µM, drug D1)")
         efficacy_noise: float = Field(0.05, ge=0, le=0.5, description="sd of well-to-well scatter of true efficacy (fraction)")
         noise_level: float = Field(1.0, ge=0, le=3, description="scale of imaging nuisances (blur, shot noise, illumination, plate shifts)")
-        val_plates: list[str] = Field([], description="platemap: plate labels for validation (default: second-to-last plate)")
-        test_plates: list[str] = Field([], description="platemap: plate labels for testing (default: last plate)")
+        val_plates: list[str] = Field([], description=(
+            "platemap: plate labels for validation (default: the second-to-last plate with >= 3 plates, "
+            "the last with 2, none with 1)"))
+        test_plates: list[str] = Field([], description=(
+            "platemap: plate labels for testing (default: the last plate with >= 3 plates, else none: "
+            "no test metric is reported)"))
 
     def __init__(self, config, context):
         super().__init__(config, context)
         self.arrays: dict[str, np.ndarray] | None = None
         self.metadata = {}
+        #: one line per empty validation/test split saying why it is empty ("" when none is)
+        self.split_note = ""
 
     # -- building -------------------------------------------------------------------------
     def _build_simulated(self):
@@ -80,12 +92,7 @@ class SpheroidPlates(sciml.Dataset):
             raise sciml.UserError("dataset.source='platemap' needs dataset.plate_map=<path to CSV>")
         a = load_plate_map(c.plate_map, size=c.image_size)
         names = sorted(set(a["plate_name"].tolist()))
-        for lst, what in ((c.val_plates, "val_plates"), (c.test_plates, "test_plates")):
-            bad = [p for p in lst if p not in names]
-            if bad:
-                raise sciml.UserError(f"dataset.{what}: plate(s) {bad} not in the plate map; plates: {names}")
-        test = list(c.test_plates) or names[-1:]
-        val = list(c.val_plates) or ([n for n in names if n not in test][-1:] if len(names) >= 3 else [])
+        val, test = assign_plates(names, c.val_plates, c.test_plates)
         split = np.zeros(len(a["plate"]), dtype=np.int64)
         split[np.isin(a["plate_name"], val)] = 1
         split[np.isin(a["plate_name"], test)] = 2
@@ -105,9 +112,9 @@ class SpheroidPlates(sciml.Dataset):
         arrays = dict(arrays)
         arrays["images"] = arrays["images"].astype(np.float32) / 65535.0
         self.arrays = arrays
-        for s, name in enumerate(("train", "val", "test")):
-            if not np.any(arrays["split"] == s):
-                log.warning("split %s is empty; using the training plates (or all wells) for it", name)
+        self.split_note = empty_split_note(arrays["split"], arrays["plate_name"])
+        if self.split_note:
+            log.warning("%s", self.split_note)
         self.metadata = {
             "image_size": int(arrays["images"].shape[-1]),
             "days": [int(d) for d in arrays["days"]],
@@ -121,19 +128,16 @@ class SpheroidPlates(sciml.Dataset):
         return sciml.content_hash({"class": "SpheroidPlates", "v": 1, "config": self.config.model_dump()})
 
     def indices(self, name: str) -> np.ndarray:
-        """Well indices of split ``name`` ('train' | 'val' | 'test').
+        """Well indices ``(n,)`` of split ``name`` ('train' | 'val' | 'test'); empty when the
+        split has no plate (see :attr:`split_note`). Never another split's wells.
 
-        An empty split falls back to the training wells, and an empty training split to all
-        wells (a single user plate: SimCLR and the untreated time-series model need no labels,
-        so scoring the plate they were fitted on is the thesis's own setting)."""
+        Raises:
+            KeyError: an unknown split name.
+        """
         if self.arrays is None:
             self.prepare()
         code = {"train": 0, "val": 1, "test": 2}[name]
-        split = self.arrays["split"]
-        for idx in (np.flatnonzero(split == code), np.flatnonzero(split == 0)):
-            if idx.size:
-                return idx
-        return np.arange(len(split))
+        return np.flatnonzero(self.arrays["split"] == code)
 
     def split_indices(self):
         return {n: self.indices(n).tolist() for n in ("train", "val", "test")}
@@ -154,3 +158,45 @@ class SpheroidPlates(sciml.Dataset):
                         "group": int(a["group"][j]), "efficacy": float(a["efficacy"][j]), "index": j}
 
         return _Wells()
+
+
+def assign_plates(names: list[str], val_plates: list[str], test_plates: list[str]) -> tuple[list[str], list[str]]:
+    """Validation and test plate labels of a plate map with plates ``names`` (sorted).
+
+    Explicit ``val_plates`` / ``test_plates`` are taken as given. Otherwise test is the last
+    plate and validation the second-to-last when there are >= 3 plates; with 2 plates the last
+    validates and there is no test plate; with 1 plate there is neither. The rest train.
+
+    Raises:
+        sciml.UserError: a label not in ``names``, a plate both in validation and test, or no
+            plate left for training.
+    """
+    for lst, what in ((val_plates, "val_plates"), (test_plates, "test_plates")):
+        bad = [p for p in lst if p not in names]
+        if bad:
+            raise sciml.UserError(f"dataset.{what}: plate(s) {bad} not in the plate map; plates: {names}")
+    both = sorted(set(val_plates) & set(test_plates))
+    if both:
+        raise sciml.UserError(f"plate(s) {both} are in both dataset.val_plates and dataset.test_plates; "
+                              "a plate belongs to one split")
+    free = [n for n in names if n not in val_plates]
+    test = list(test_plates) or (free[-1:] if len(names) >= 3 else [])
+    rest = [n for n in names if n not in test]
+    val = list(val_plates) or (rest[-1:] if len(rest) >= 2 else [])
+    if not [n for n in names if n not in val and n not in test]:
+        raise sciml.UserError(f"no plate left for training: plates {names}, validation {val}, test {test}")
+    return val, test
+
+
+def empty_split_note(split: np.ndarray, plate_name: np.ndarray) -> str:
+    """One line saying which of validation/test has no plate and what that means ("" if both have).
+
+    ``split`` ``(n_wells,)`` holds 0/1/2 (train/val/test); ``plate_name`` ``(n_wells,)``."""
+    n_plates = len(set(np.asarray(plate_name).tolist()))
+    empty = [name for code, name in ((1, "validation"), (2, "test")) if not np.any(np.asarray(split) == code)]
+    if not empty:
+        return ""
+    what = {"validation": "no val_* metric (nothing selects a champion)", "test": "no test_* metric"}
+    return (f"{n_plates} plate(s): no {' and no '.join(empty)} plate, so "
+            f"{'; '.join(what[e] for e in empty)} is reported; splits are by plate and training wells "
+            "are never scored as held-out wells (give more plates or set dataset.val_plates/test_plates)")

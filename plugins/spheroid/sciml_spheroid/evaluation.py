@@ -1,11 +1,26 @@
-"""``spheroid:ranking`` evaluator: efficacy ranking on unseen plates, linear probe, baselines, figures.
+"""``spheroid:ranking`` evaluator: efficacy ranking on held-out plates, baselines, linear probe, figures.
 
-Metrics (test plates, whose seeds were never used for training):
-- ``test_spearman`` / ``test_kendall``: SimCLR deviation score vs hidden true efficacy over wells;
-  ``test_spearman_conditions`` / ``test_kendall_conditions``: over conditions (mean of replicates);
-- the same with suffix ``_handcrafted`` for the hand-crafted baseline (area, circularity, relative
-  intensity per image, ranked the same way: untreated-only time-series model, deviation on day 10);
-- ``probe_acc_10|20|30|all``: linear-probe accuracy (thesis §6.2.1), ``supervised_acc`` (§6.2.2).
+The protocol (issue 11): train, validation and test are disjoint sets of plates. Every metric
+is computed per held-out split, ``val_*`` (selects: the pipeline's metric is
+``val_spearman_treated``) and ``test_*`` (reported only); a split without plates gets no
+metrics and ``results["split_note"]`` says why. Training wells are never scored as held-out.
+
+Metrics per split ``p`` (see :func:`sciml_spheroid.metrics.ranking_metrics`):
+- ``p_spearman_treated`` / ``p_kendall_treated``: the headline, the model's deviation score vs
+  hidden true efficacy over **treated conditions** (mean of replicate wells; untreated wells are
+  known by design and excluded);
+- secondary: ``p_spearman`` / ``p_kendall`` over wells, ``p_spearman_treated_wells``,
+  ``p_spearman_conditions`` / ``p_kendall_conditions`` (untreated pooled into one condition),
+  ``p_score_ratio_treated_untreated``;
+- ``p_probe_acc_10|20|30|all``: linear probe fitted on the **training** plates' day-10
+  representations (thesis §6.2.1); ``p_probe_majority_acc`` (always the most frequent training
+  class) and ``p_supervised_acc`` (§6.2.2, trained on the training plates) for comparison.
+
+Baselines (:meth:`RankingEvaluator.baselines`, the same splits and metrics): ``concentration``
+(score = concentration, 0 for untreated), ``treated`` (1 if a drug was added: constant over
+treated conditions, so its headline is undefined and reported as such), ``handcrafted`` (area,
+circularity, relative intensity through the same untreated time-series model) and
+``random_init`` (the same scorer on an untrained encoder).
 """
 
 from __future__ import annotations
@@ -17,7 +32,7 @@ import torch
 from pydantic import Field
 
 import sciml
-from sciml_spheroid.metrics import condition_means, rank_correlations
+from sciml_spheroid.metrics import condition_means, ranking_metrics
 from sciml_spheroid.plate import GROUPS, well_position
 
 
@@ -47,7 +62,7 @@ def handcrafted_scores(feats: np.ndarray, fit_idx: np.ndarray, days: list[int], 
 
 
 class RankingEvaluator(sciml.Evaluator):
-    """Ranks test wells by efficacy score and compares with the hidden ground truth."""
+    """Ranks held-out wells by efficacy score and compares with the hidden ground truth and baselines."""
 
     class Config(sciml.ComponentConfig):
         probe_day: int = Field(10, description="day whose images the linear probe / supervised baseline classify")
@@ -62,17 +77,29 @@ class RankingEvaluator(sciml.Evaluator):
         figures: bool = Field(True, description="log the figures")
         num_threads: int = Field(1, ge=0, le=256, description="torch CPU threads (0 = leave torch's setting)")
 
+    def __init__(self, config, context):
+        super().__init__(config, context)
+        self._baselines: dict[str, dict[str, float]] | None = None
+
     def evaluate(self, model, data, reporter) -> dict:
         from sciml_spheroid.training import torch_threads
 
         with torch_threads(self.config.num_threads):
             return self._evaluate(model, data, reporter)
 
+    def baselines(self, model, data, results) -> dict[str, dict[str, float]]:
+        """``{name: {val_/test_ metrics}}`` of the comparators, on the model's splits (computed in
+        :meth:`evaluate`; NaN where undefined — the core logs finite values only)."""
+        if self._baselines is None:
+            self.evaluate(model, data, None)
+        return self._baselines
+
     def _evaluate(self, model, data, reporter) -> dict:
         c = self.config
         a = data.arrays
         days = [int(d) for d in a["days"]]
-        tr, te = data.indices("train"), data.indices("test")
+        tr = data.indices("train")
+        held = {p: idx for p, idx in (("val", data.indices("val")), ("test", data.indices("test"))) if len(idx)}
         model.eval()
         if not bool(model.ts_fitted):
             from sciml_spheroid.training import fit_time_series
@@ -83,147 +110,219 @@ class RankingEvaluator(sciml.Evaluator):
         score = model.score(reps, distance).numpy()
         eff = a["efficacy"]
         res: dict = {"distance": distance}
+        notes = [getattr(data, "split_note", "")]
+        if held and not any(np.isfinite(eff[idx]).any() for idx in held.values()):
+            notes.append("the held-out plates have no efficacy values, so no ranking metric is reported "
+                         "(add an efficacy column to the plate map)")
+        res["split_note"] = " ".join(n for n in notes if n)
 
-        def add(prefix_suffix: str, s: np.ndarray):
-            rc = rank_correlations(s[te], eff[te])
-            _, ms, mt = condition_means(s[te], eff[te], a["group"][te], a["drug"][te], a["concentration"][te])
-            rcc = rank_correlations(ms, mt)
-            res[f"test_spearman{prefix_suffix}"] = rc["spearman"]
-            res[f"test_kendall{prefix_suffix}"] = rc["kendall"]
-            res[f"test_spearman_conditions{prefix_suffix}"] = rcc["spearman"]
-            res[f"test_kendall_conditions{prefix_suffix}"] = rcc["kendall"]
+        def ranking(s: np.ndarray) -> dict[str, float]:
+            out: dict[str, float] = {}
+            for p, idx in held.items():
+                out.update(ranking_metrics(s[idx], eff[idx], a["group"][idx], a["drug"][idx],
+                                           a["concentration"][idx], p))
+            return out
 
-        add("", score)
+        for k, v in ranking(score).items():
+            res[k] = v
+        for p, idx in held.items():
+            g = a["group"][idx]
+            if np.any(g == 0) and np.any(g > 0):
+                res[f"{p}_score_ratio_treated_untreated"] = float(
+                    np.mean(score[idx][g > 0]) / max(np.mean(score[idx][g == 0]), 1e-12))
+
+        # -- comparators on the same splits (Evaluator.baselines)
+        scores = {"concentration": np.where(a["group"] > 0, a["concentration"], 0.0).astype(float),
+                  "treated": (a["group"] > 0).astype(float)}
         untreated_tr = tr[a["group"][tr] == 0]
-        va = data.indices("val")
+        va = held.get("val", np.zeros(0, dtype=int))
         untreated_va = va[a["group"][va] == 0]
-        hc = feats = None
+        feats = reps_ctrl = None
         if c.handcrafted:
             from sciml_spheroid.handcrafted import features_stack
 
             feats = features_stack(a["images"])
-            hc = handcrafted_scores(feats, untreated_tr, days, list(model.config.context_days),
-                                    model.config.target_day, distance, epochs=c.ts_epochs, seed=self.context.seed,
-                                    val_idx=untreated_va)
-            add("_handcrafted", hc)
+            scores["handcrafted"] = handcrafted_scores(
+                feats, untreated_tr, days, list(model.config.context_days), model.config.target_day, distance,
+                epochs=c.ts_epochs, seed=self.context.seed, val_idx=untreated_va)
         if c.random_init:
             # control: does SimCLR training help over random convolutional features?
             torch.manual_seed(self.context.seed + 1)
             ctrl = type(model)(model.config, {"days": days, "image_size": int(a["images"].shape[-1])})
             reps_ctrl = ctrl.embed(a["images"])
             ctrl.fit_time_series(reps_ctrl[untreated_tr], epochs=c.ts_epochs, reps_val=reps_ctrl[untreated_va])
-            add("_random_init", ctrl.score(reps_ctrl, distance).numpy())
-        # untreated vs treated separation (mean score ratio) on the test plates
-        g = a["group"][te]
-        if np.any(g == 0) and np.any(g > 0):
-            res["test_score_ratio_treated_untreated"] = float(np.mean(score[te][g > 0]) / max(np.mean(score[te][g == 0]), 1e-12))
+            scores["random_init"] = ctrl.score(reps_ctrl, distance).numpy()
+        base = {name: {k: v for k, v in ranking(s).items() if not k.endswith("_n_treated_conditions")}
+                for name, s in scores.items()}
 
-        # -- linear probe and supervised baseline (§6.2)
+        # -- linear probe and supervised baseline (§6.2): fitted on training plates, scored on held-out ones
         pd_i = days.index(c.probe_day) if c.probe_day in days else len(days) - 1
         reps_np = reps.numpy()
-        probe_tr = np.unique(np.concatenate([tr, data.indices("val")]))  # labelled pool: train + val plates
-        y_tr, y_te = a["group"][probe_tr], a["group"][te]
-        if len(np.unique(y_tr)) >= 2:
-            from sciml_spheroid.probe import linear_probe, supervised_baseline
+        y = a["group"]
+        if held and len(np.unique(y[tr])) >= 2:
+            from sciml_spheroid.probe import linear_probe_scores, supervised_baseline
+
+            def probe(x, per_class, repeats):
+                evals = {p: (x[idx, pd_i], y[idx]) for p, idx in held.items()}
+                return linear_probe_scores(x[tr, pd_i], y[tr], evals, per_class, repeats, self.context.seed)
 
             for k in list(c.probe_labels) + [None]:
-                res[f"probe_acc_{'all' if k is None else k}"] = linear_probe(
-                    reps_np[probe_tr, pd_i], y_tr, reps_np[te, pd_i], y_te, k, c.probe_repeats, self.context.seed)
+                for p, acc in probe(reps_np, k, c.probe_repeats).items():
+                    res[f"{p}_probe_acc_{'all' if k is None else k}"] = acc
+            majority = np.bincount(y[tr]).argmax()
+            for p, idx in held.items():
+                res[f"{p}_probe_majority_acc"] = float(np.mean(y[idx] == majority))
             if feats is not None:  # the same probe on the 3 hand-crafted features of the same day
-                res["probe_acc_all_handcrafted"] = linear_probe(
-                    feats[probe_tr, pd_i], y_tr, feats[te, pd_i], y_te, None, 1, self.context.seed)
-            if c.random_init:
-                rc = reps_ctrl.numpy()
-                res["probe_acc_all_random_init"] = linear_probe(
-                    rc[probe_tr, pd_i], y_tr, rc[te, pd_i], y_te, None, 1, self.context.seed)
+                for p, acc in probe(feats, None, 1).items():
+                    base["handcrafted"][f"{p}_probe_acc_all"] = acc
+            if reps_ctrl is not None:
+                for p, acc in probe(reps_ctrl.numpy(), None, 1).items():
+                    base["random_init"][f"{p}_probe_acc_all"] = acc
             if c.supervised:
-                sup = supervised_baseline(a["images"][probe_tr, pd_i], y_tr, a["images"][te, pd_i], y_te,
-                                          width=model.config.width, embedding_size=model.config.embedding_size,
-                                          stem_stride=model.config.stem_stride, epochs=c.supervised_epochs,
-                                          seed=self.context.seed)
-                res["supervised_acc"] = sup["test_acc"]
+                sup = supervised_baseline(
+                    a["images"][tr, pd_i], y[tr], width=model.config.width, embedding_size=model.config.embedding_size,
+                    stem_stride=model.config.stem_stride, epochs=c.supervised_epochs, seed=self.context.seed,
+                    evals={p: (a["images"][idx, pd_i], y[idx]) for p, idx in held.items()})
                 res["supervised_train_acc"] = sup["train_acc"]
+                for p in held:
+                    res[f"{p}_supervised_acc"] = sup[f"{p}_acc"]
+        self._baselines = base
+        undefined = undefined_baseline_notes(res, base, scores, a["group"], held)
+        if undefined:
+            res["baseline_notes"] = undefined
+        order = np.argsort(-score)
+        split_name = np.array(["train", "val", "test"])[a["split"]]
         res["ranking"] = [
-            {"plate": str(a["plate_name"][j]), "well": str(a["well"][j]), "group": GROUPS[int(a["group"][j])],
-             "drug": str(a["drug"][j]), "concentration": float(a["concentration"][j]), "score": float(score[j]),
-             "score_handcrafted": None if hc is None else float(hc[j]), "true_efficacy": float(eff[j])}
-            for j in te[np.argsort(-score[te])]
+            {"split": str(split_name[j]), "plate": str(a["plate_name"][j]), "well": str(a["well"][j]),
+             "group": GROUPS[int(a["group"][j])], "drug": str(a["drug"][j]),
+             "concentration": float(a["concentration"][j]), "score": float(score[j]),
+             "score_handcrafted": float(scores["handcrafted"][j]) if "handcrafted" in scores else None,
+             "true_efficacy": float(eff[j])}
+            for j in order
         ]
-        if c.figures:
-            self._figures(reporter, a, te, score, hc, reps_np)
+        if c.figures and reporter is not None:
+            shown = held.get("test", held.get("val", tr))
+            shown_name = "test" if "test" in held else ("validation" if "val" in held else "training")
+            hc = scores.get("handcrafted")
+            reporter.draw_figure("plate_heatmap.png", plate_heatmap, a, shown, shown_name, score, hc)
+            reporter.draw_figure("example_wells.png", example_wells, a, shown, score)
+            if held:
+                series = [("SimCLR", score)] + ([("hand-crafted", hc)] if hc is not None else []) + [
+                    ("concentration only", scores["concentration"])]
+                reporter.draw_figure("ranking_vs_truth.png", ranking_vs_truth, a, shown, shown_name, series)
+                reporter.draw_figure("embedding_pca.png", embedding_pca, a, shown, shown_name, reps_np)
         return res
 
-    # -- figures ----------------------------------------------------------------------------
-    def _figures(self, reporter, a, te, score, hc, reps):
-        import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+def undefined_baseline_notes(res: dict, base: dict[str, dict[str, float]], scores: dict[str, np.ndarray],
+                             group: np.ndarray, held: dict[str, np.ndarray]) -> list[str]:
+    """One line per baseline whose rank correlation is undefined (NaN) where the model's is defined.
 
-        plate0 = a["plate"][te[0]]
-        wells = te[a["plate"][te] == plate0]
-        panels = [("SimCLR score", score)] + ([("hand-crafted score", hc)] if hc is not None else []) + [("true efficacy", a["efficacy"])]
-        fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2))
-        for ax, (title, v) in zip(np.atleast_1d(axes), panels):
-            grid = np.full((8, 12), np.nan)
-            for j in wells:
-                r, col = well_position(a["well"][j])
-                grid[r, col] = v[j]
-            im = ax.imshow(grid, cmap="viridis")
-            ax.set_xticks(range(12), [str(i + 1) for i in range(12)], fontsize=7)
-            ax.set_yticks(range(8), list("ABCDEFGH"), fontsize=7)
-            ax.set_title(f"{title} — plate {a['plate_name'][wells[0]]}", fontsize=9)
-            fig.colorbar(im, ax=ax, shrink=0.8)
-        fig.tight_layout()
-        reporter.log_figure(fig, "plate_heatmap.png")
-        plt.close(fig)
+    A constant score has no ranks, so Spearman's rho (and Kendall's tau) are undefined: reported
+    as such, never as 0 (``treated`` is constant over treated conditions by construction)."""
+    notes = []
+    for name, values in base.items():
+        bad = sorted(k for k, v in values.items() if not np.isfinite(v) and np.isfinite(res.get(k, np.nan)))
+        if not bad:
+            continue
+        why = "no defined rank correlation"
+        for idx in held.values():
+            t = idx[group[idx] > 0]
+            if len(t) and np.ptp(scores[name][t]) == 0:
+                why = "its score is constant over treated wells, so it has no ranks and Spearman/Kendall are undefined"
+        notes.append(f"baseline {name}: {', '.join(bad)} undefined ({why}); reported as undefined, not 0")
+    return notes
 
-        eff_w = a["efficacy"][wells]
-        order = np.argsort(np.nan_to_num(eff_w, nan=0.0))
-        pick = wells[order[np.linspace(0, len(order) - 1, 5).round().astype(int)]]
-        days = a["days"]
-        fig, axes = plt.subplots(len(pick), len(days), figsize=(1.8 * len(days), 1.9 * len(pick)))
-        for i, j in enumerate(pick):
-            for d in range(len(days)):
-                ax = axes[i, d]
-                ax.imshow(a["images"][j, d], cmap="gray", vmin=0, vmax=1)
-                ax.set_xticks([]); ax.set_yticks([])
-                if i == 0:
-                    ax.set_title(f"day {days[d]}", fontsize=9)
-            axes[i, 0].set_ylabel(f"{a['well'][j]} {a['drug'][j]} {a['concentration'][j]:g}µM\nE={a['efficacy'][j]:.2f} s={score[j]:.2f}", fontsize=7)
-        fig.tight_layout()
-        reporter.log_figure(fig, "example_wells.png")
-        plt.close(fig)
 
-        series = [("SimCLR", score)] + ([("hand-crafted", hc)] if hc is not None else [])
-        fig, axes = plt.subplots(1, len(series), figsize=(4.5 * len(series), 3.8))
-        colors = np.array(["tab:blue", "tab:orange", "tab:red"])
-        for ax, (name, s) in zip(np.atleast_1d(axes), series):
-            ax.scatter(a["efficacy"][te], s[te], c=colors[a["group"][te]], s=12, alpha=0.6)
-            _, ms, mt = condition_means(s[te], a["efficacy"][te], a["group"][te], a["drug"][te], a["concentration"][te])
-            ax.scatter(mt, ms, marker="D", facecolor="none", edgecolor="k", s=40, label="condition mean")
-            rc = rank_correlations(s[te], a["efficacy"][te])
-            ax.set_title(f"{name}: Spearman {rc['spearman']:.2f}, Kendall {rc['kendall']:.2f}", fontsize=9)
-            ax.set_xlabel("true efficacy (fraction killed)")
-            ax.set_ylabel("score (deviation from untreated prediction)")
-            ax.legend(fontsize=7)
-        fig.tight_layout()
-        reporter.log_figure(fig, "ranking_vs_truth.png")
-        plt.close(fig)
+# -- figures (each returns a matplotlib figure; drawn through reporter.draw_figure) ---------------
+def _plt():
+    import matplotlib
 
-        from sklearn.decomposition import PCA
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
 
-        last = reps[te, -1]
-        xy = PCA(2).fit_transform((last - last.mean(0)) / (last.std(0) + 1e-9))
-        fig, axes = plt.subplots(1, 2, figsize=(9, 3.8))
-        for gi, gname in enumerate(GROUPS):
-            m = a["group"][te] == gi
-            axes[0].scatter(xy[m, 0], xy[m, 1], s=12, c=colors[gi], label=gname)
-        axes[0].legend(fontsize=7)
-        axes[0].set_title("PCA of day-10 representations (test plates)", fontsize=9)
-        sc = axes[1].scatter(xy[:, 0], xy[:, 1], s=12, c=a["efficacy"][te], cmap="magma")
-        fig.colorbar(sc, ax=axes[1], label="true efficacy")
-        axes[1].set_title("coloured by true efficacy", fontsize=9)
-        fig.tight_layout()
-        reporter.log_figure(fig, "embedding_pca.png")
-        plt.close(fig)
+    return plt
+
+
+def plate_heatmap(a, idx, split_name, score, hc):
+    """SimCLR score, hand-crafted score and true efficacy on the 8x12 grid of the first plate of ``idx``."""
+    plt = _plt()
+    wells = idx[a["plate"][idx] == a["plate"][idx[0]]]
+    panels = [("SimCLR score", score)] + ([("hand-crafted score", hc)] if hc is not None else []) + [("true efficacy", a["efficacy"])]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2))
+    for ax, (title, v) in zip(np.atleast_1d(axes), panels):
+        grid = np.full((8, 12), np.nan)
+        for j in wells:
+            r, col = well_position(a["well"][j])
+            grid[r, col] = v[j]
+        im = ax.imshow(grid, cmap="viridis")
+        ax.set_xticks(range(12), [str(i + 1) for i in range(12)], fontsize=7)
+        ax.set_yticks(range(8), list("ABCDEFGH"), fontsize=7)
+        ax.set_title(f"{title} — {split_name} plate {a['plate_name'][wells[0]]}", fontsize=9)
+        fig.colorbar(im, ax=ax, shrink=0.8)
+    fig.tight_layout()
+    return fig
+
+
+def example_wells(a, idx, score):
+    """Days 7-10 of five wells of the first plate of ``idx`` spanning the efficacy range."""
+    plt = _plt()
+    wells = idx[a["plate"][idx] == a["plate"][idx[0]]]
+    order = np.argsort(np.nan_to_num(a["efficacy"][wells], nan=0.0))
+    pick = wells[order[np.linspace(0, len(order) - 1, min(5, len(order))).round().astype(int)]]
+    days = a["days"]
+    fig, axes = plt.subplots(len(pick), len(days), figsize=(1.8 * len(days), 1.9 * len(pick)), squeeze=False)
+    for i, j in enumerate(pick):
+        for d in range(len(days)):
+            ax = axes[i, d]
+            ax.imshow(a["images"][j, d], cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([]); ax.set_yticks([])
+            if i == 0:
+                ax.set_title(f"day {days[d]}", fontsize=9)
+        axes[i, 0].set_ylabel(f"{a['well'][j]} {a['drug'][j]} {a['concentration'][j]:g}µM\n"
+                              f"E={a['efficacy'][j]:.2f} s={score[j]:.2f}", fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def ranking_vs_truth(a, idx, split_name, series):
+    """Score vs true efficacy on the wells ``idx`` for each ``(name, score)`` in ``series``;
+    treated-condition means marked, titled with the headline Spearman over treated conditions."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(series), figsize=(4.5 * len(series), 3.8))
+    colors = np.array(["tab:blue", "tab:orange", "tab:red"])
+    g = a["group"][idx]
+    for ax, (name, s) in zip(np.atleast_1d(axes), series):
+        m = ranking_metrics(s[idx], a["efficacy"][idx], g, a["drug"][idx], a["concentration"][idx], "x")
+        ax.scatter(a["efficacy"][idx], s[idx], c=colors[g], s=12, alpha=0.6)
+        t = idx[g > 0]
+        _, ms, mt = condition_means(s[t], a["efficacy"][t], a["group"][t], a["drug"][t], a["concentration"][t])
+        ax.scatter(mt, ms, marker="D", facecolor="none", edgecolor="k", s=40, label="treated condition mean")
+        ax.set_title(f"{name} ({split_name}): ρ treated cond. {m['x_spearman_treated']:.2f}, "
+                     f"wells {m['x_spearman']:.2f}", fontsize=9)
+        ax.set_xlabel("true efficacy (fraction killed)")
+        ax.set_ylabel("score")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def embedding_pca(a, idx, split_name, reps):
+    """PCA of the day-10 representations of wells ``idx``, coloured by group and by true efficacy."""
+    from sklearn.decomposition import PCA
+
+    plt = _plt()
+    colors = np.array(["tab:blue", "tab:orange", "tab:red"])
+    last = reps[idx, -1]
+    xy = PCA(2).fit_transform((last - last.mean(0)) / (last.std(0) + 1e-9))
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8))
+    for gi, gname in enumerate(GROUPS):
+        m = a["group"][idx] == gi
+        axes[0].scatter(xy[m, 0], xy[m, 1], s=12, c=colors[gi], label=gname)
+    axes[0].legend(fontsize=7)
+    axes[0].set_title(f"PCA of day-10 representations ({split_name} plates)", fontsize=9)
+    sc = axes[1].scatter(xy[:, 0], xy[:, 1], s=12, c=a["efficacy"][idx], cmap="magma")
+    fig.colorbar(sc, ax=axes[1], label="true efficacy")
+    axes[1].set_title("coloured by true efficacy", fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -29,3 +29,39 @@ def condition_means(score, truth, group, drug, concentration):
     ms = np.array([np.mean(np.asarray(score)[idx == i]) for i in range(len(uniq))])
     mt = np.array([np.mean(np.asarray(truth)[idx == i]) for i in range(len(uniq))])
     return uniq, ms, mt
+
+
+def ranking_metrics(score: np.ndarray, efficacy: np.ndarray, group: np.ndarray, drug: np.ndarray,
+                    concentration: np.ndarray, prefix: str) -> dict[str, float]:
+    """Rank correlations of an efficacy ``score`` with the true ``efficacy`` on one split's wells.
+
+    All arguments are ``(n_wells,)`` arrays of that split; ``prefix`` is ``"val"`` or ``"test"``.
+
+    Returns (NaN where undefined, see :func:`rank_correlations`):
+        - ``{prefix}_spearman_treated`` / ``_kendall_treated``: the headline, over **treated
+          conditions** (group x drug x concentration with group > 0, mean of the replicate
+          wells). Untreated wells are excluded: that they are untreated is known by design,
+          so separating them from treated wells is no evidence of ranking efficacy.
+        - ``{prefix}_spearman`` / ``_kendall``: over all wells (untreated included);
+        - ``{prefix}_spearman_treated_wells``: over treated wells;
+        - ``{prefix}_spearman_conditions`` / ``_kendall_conditions``: over all conditions, the
+          untreated wells pooled into one;
+        - ``{prefix}_n_treated_conditions``: how many conditions the headline ranks.
+    """
+    score, efficacy, group = np.asarray(score, float), np.asarray(efficacy, float), np.asarray(group)
+    out: dict[str, float] = {}
+    rc = rank_correlations(score, efficacy)
+    out[f"{prefix}_spearman"], out[f"{prefix}_kendall"] = rc["spearman"], rc["kendall"]
+    t = group > 0
+    out[f"{prefix}_spearman_treated_wells"] = rank_correlations(score[t], efficacy[t])["spearman"]
+    _, ms, mt = condition_means(score, efficacy, group, drug, concentration)
+    rc = rank_correlations(ms, mt)
+    out[f"{prefix}_spearman_conditions"], out[f"{prefix}_kendall_conditions"] = rc["spearman"], rc["kendall"]
+    if t.any():
+        _, ms, mt = condition_means(score[t], efficacy[t], group[t], np.asarray(drug)[t], np.asarray(concentration)[t])
+    else:
+        ms = mt = np.zeros(0)
+    rc = rank_correlations(ms, mt)
+    out[f"{prefix}_spearman_treated"], out[f"{prefix}_kendall_treated"] = rc["spearman"], rc["kendall"]
+    out[f"{prefix}_n_treated_conditions"] = float(len(mt))
+    return out

@@ -28,7 +28,8 @@ def sciml_register_trainers(register):
 @sciml.hookimpl
 def sciml_register_evaluators(register):
     register("ranking", "sciml_spheroid.evaluation:RankingEvaluator",
-             description="Spearman/Kendall vs true efficacy (SimCLR and hand-crafted), linear probe, supervised baseline")
+             description=("Spearman over treated conditions vs true efficacy on held-out plates; baselines: "
+                              "concentration, treated, hand-crafted, untrained encoder; linear probe"))
 
 
 @sciml.hookimpl
@@ -53,7 +54,7 @@ def sciml_register_pipelines(register):
             "model.embedding_size": "choice(32, 64, 128)",
             "model.distance": "choice('l2', 'cosine')",
         },
-        metric="test_spearman",
+        metric="val_spearman_treated",
         mode="max",
         predict="sciml_spheroid.predict:predict",
         summarize="sciml_spheroid.predict:summarize",

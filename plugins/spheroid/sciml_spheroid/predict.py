@@ -46,13 +46,23 @@ def predict(model, config, metadata, input_path):
 
 
 def summarize(trials):
-    """Extra summary lines: mean ± sd over trials of the SimCLR and hand-crafted Spearman rho."""
+    """Extra summary lines: mean ± sd over trials of the headline (Spearman over treated
+    conditions) for the model and each baseline on the test plates, and why a split or a
+    baseline's figure is missing."""
     lines = []
-    for key, name in (("test_spearman", "SimCLR"), ("test_spearman_handcrafted", "hand-crafted"),
-                      ("test_spearman_conditions", "SimCLR (conditions)"),
-                      ("test_spearman_conditions_handcrafted", "hand-crafted (conditions)")):
+    rows = [("test_spearman_treated", "SimCLR")] + [
+        (f"baseline.{b}.test_spearman_treated", b) for b in ("concentration", "handcrafted", "random_init")]
+    for key, name in rows:
         vals = [t.get("metrics", {}).get(key) for t in trials]
         vals = [v for v in vals if isinstance(v, (int, float)) and np.isfinite(v)]
         if vals:
-            lines.append(f"{name} Spearman rho: {np.mean(vals):.3f} ± {np.std(vals):.3f} (n={len(vals)})")
+            lines.append(f"{name}: Spearman over treated conditions (test) {np.mean(vals):.3f} ± {np.std(vals):.3f} "
+                         f"(n={len(vals)})")
+    seen = set()
+    for t in trials:
+        res = t.get("results", {}) or {}
+        for line in [res.get("split_note", "")] + list(res.get("baseline_notes", [])):
+            if line and line not in seen:
+                seen.add(line)
+                lines.append(line)
     return lines

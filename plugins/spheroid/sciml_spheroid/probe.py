@@ -20,35 +20,49 @@ def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, t
     ``train_x`` ``(n, D)``, labels ``(n,)``; ``per_class=None`` uses all examples; a class with
     fewer examples contributes all it has. Averaged over ``repeats`` random draws.
     """
+    return linear_probe_scores(train_x, train_y, {"test": (test_x, test_y)}, per_class, repeats, seed)["test"]
+
+
+def linear_probe_scores(train_x: np.ndarray, train_y: np.ndarray, evals: dict[str, tuple[np.ndarray, np.ndarray]],
+                        per_class: int | None, repeats: int = 5, seed: int = 0) -> dict[str, float]:
+    """Accuracy on each held-out set of ``evals`` (``name -> (x (m, D), y (m,))``) of logistic
+    regression on standardised ``train_x`` ``(n, D)`` fitted once per draw (as :func:`linear_probe`).
+
+    Returns ``{name: accuracy}``; NaN for every set when a draw holds fewer than 2 classes.
+    """
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     rng = np.random.default_rng(seed)
-    accs = []
+    accs: dict[str, list[float]] = {name: [] for name in evals}
     for _ in range(1 if per_class is None else repeats):
         if per_class is None:
             sel = np.arange(len(train_y))
         else:
             sel = np.concatenate([rng.permutation(np.flatnonzero(train_y == c))[:per_class] for c in np.unique(train_y)])
         if len(np.unique(train_y[sel])) < 2:
-            return float("nan")
+            return {name: float("nan") for name in evals}
         clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0))
         clf.fit(train_x[sel], train_y[sel])
-        accs.append(float(np.mean(clf.predict(test_x) == test_y)))
-    return float(np.mean(accs))
+        for name, (x, y) in evals.items():
+            accs[name].append(float(np.mean(clf.predict(x) == y)))
+    return {name: float(np.mean(v)) for name, v in accs.items()}
 
 
-def supervised_baseline(train_img: np.ndarray, train_y: np.ndarray, test_img: np.ndarray, test_y: np.ndarray,
-                        width: int = 8, embedding_size: int = 64, stem_stride: int = 2, epochs: int = 30,
-                        lr: float = 1e-3, batch_size: int = 64, seed: int = 0, n_classes: int = 3) -> dict[str, float]:
+def supervised_baseline(train_img: np.ndarray, train_y: np.ndarray, test_img: np.ndarray | None = None,
+                        test_y: np.ndarray | None = None, width: int = 8, embedding_size: int = 64,
+                        stem_stride: int = 2, epochs: int = 30, lr: float = 1e-3, batch_size: int = 64,
+                        seed: int = 0, n_classes: int = 3,
+                        evals: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> dict[str, float]:
     """Train the encoder + a linear layer from scratch with cross-entropy (thesis §6.2.2).
 
     Args:
         train_img, test_img: ``(n, S, S)`` images in [0, 1]; labels ``(n,)`` in 0..n_classes-1.
+        evals: more held-out sets ``name -> (images, labels)``, scored as ``{name}_acc``.
 
     Returns:
-        ``{"train_acc", "test_acc"}``.
+        ``{"train_acc", "test_acc" (if test_img is given), "<name>_acc" per evals}``.
     """
     from sciml_spheroid.augment import supervised_augment
     from sciml_spheroid.encoder import ResNet18Encoder
@@ -76,8 +90,13 @@ def supervised_baseline(train_img: np.ndarray, train_y: np.ndarray, test_img: np
             loss.backward()
             opt.step()
     net.eval()
+    sets = dict(evals or {})
+    if test_img is not None:
+        sets["test"] = (test_img, test_y)
+    out = {}
     with torch.no_grad():
-        tr = (net(x).argmax(1) == y).float().mean().item()
-        xt = torch.from_numpy(np.asarray(test_img, np.float32))[:, None]
-        te = (net(xt).argmax(1).numpy() == np.asarray(test_y)).mean()
-    return {"train_acc": float(tr), "test_acc": float(te)}
+        out["train_acc"] = float((net(x).argmax(1) == y).float().mean().item())
+        for name, (img, lab) in sets.items():
+            xt = torch.from_numpy(np.asarray(img, np.float32))[:, None]
+            out[f"{name}_acc"] = float((net(xt).argmax(1).numpy() == np.asarray(lab)).mean())
+    return out

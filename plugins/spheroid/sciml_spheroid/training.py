@@ -36,7 +36,8 @@ def torch_threads(n: int):
 
 class SimCLRTrainer(sciml.Trainer):
     """Adam + cosine learning-rate schedule on NT-Xent (val_loss: NT-Xent on the validation
-    plates with fixed augmentation seeds), best-val weights restored, then the time-series fit."""
+    plates with fixed augmentation seeds), best-val weights restored, then the time-series fit.
+    Without a validation plate no val_loss is reported and the last epoch's weights are kept."""
 
     class Config(sciml.ComponentConfig):
         max_epochs: int = Field(15, ge=1, le=10000, description="SimCLR epochs (passes over all training images)")
@@ -85,23 +86,26 @@ class SimCLRTrainer(sciml.Trainer):
                 sched.step()
                 tot += float(loss.detach()) * len(b)
                 n += len(b)
-            val = self._val_loss(model, imgs_va, dev, c.batch_size)
-            improved = val < best - c.min_delta
+            last = {"train_loss": tot / max(n, 1), "lr": sched.get_last_lr()[0]}
+            if len(imgs_va):
+                val = last["val_loss"] = self._val_loss(model, imgs_va, dev, c.batch_size)
+                improved = val < best - c.min_delta
+            else:  # no validation plate: nothing to choose an epoch with, the last one stands
+                val, improved = math.nan, True
             if improved:
                 best, since = val, 0
                 best_state = copy.deepcopy(model.state_dict())
             else:
                 since += 1
-            last = {"train_loss": tot / max(n, 1), "val_loss": val, "lr": sched.get_last_lr()[0]}
             reporter.report(epoch, last)
             reporter.checkpoint({"model": model.state_dict(), "epoch": epoch, "val_loss": val}, best=improved)
-            if c.patience and since >= c.patience:
+            if c.patience and len(imgs_va) and since >= c.patience:
                 break
         if best_state is not None:
             model.load_state_dict(best_state)
         # -- stage 2: time-series model on untreated training wells only (§5.1 step 2)
         ts = fit_time_series(model, data, epochs=c.ts_epochs, lr=c.ts_lr)
-        final = {"best_val_loss": best, **ts}
+        final = {**({"best_val_loss": best} if math.isfinite(best) else {}), **ts}
         reporter.report(epoch + 1, {k: v for k, v in ts.items()})
         reporter.checkpoint({"model": model.state_dict(), "epoch": epoch + 1, "val_loss": best}, best=True)
         return final

@@ -27,12 +27,14 @@ def test_tiny_run_through_runner_and_predict(sciml_store, tmp_path):
     s = run_tiny("spheroid", *TINY)
     assert s.best is not None
     m = s.best.metrics
-    for key in ("test_spearman", "test_kendall", "test_spearman_conditions", "test_spearman_handcrafted",
-                "test_kendall_conditions_handcrafted", "probe_acc_10", "probe_acc_all", "supervised_acc",
-                "best_val_loss", "ts_train_loss", "test_spearman_random_init", "probe_acc_all_handcrafted",
-                "probe_acc_all_random_init"):
+    for key in ("val_spearman_treated", "test_spearman_treated", "test_spearman", "test_kendall",
+                "test_spearman_conditions", "baseline.handcrafted.test_spearman_treated",
+                "baseline.concentration.val_spearman_treated", "baseline.treated.test_spearman",
+                "baseline.random_init.test_spearman_treated", "baseline.handcrafted.test_probe_acc_all",
+                "test_probe_acc_10", "test_probe_acc_all", "test_supervised_acc", "best_val_loss", "ts_train_loss"):
         assert key in m, key
-    assert -1 <= m["test_spearman"] <= 1 and 0 <= m["probe_acc_all"] <= 1
+    assert "baseline.treated.test_spearman_treated" not in m  # undefined (constant), not logged as 0
+    assert -1 <= m["test_spearman_treated"] <= 1 and 0 <= m["test_probe_acc_all"] <= 1
     figs = {p.name for p in s.best.run_dir.rglob("*.png")}
     assert {"plate_heatmap.png", "example_wells.png", "ranking_vs_truth.png", "embedding_pca.png"} <= figs
 
@@ -82,7 +84,7 @@ def test_platemap_dataset_needs_a_path(tmp_path):
         ds.prepare()
 
 
-def test_platemap_dataset_single_plate_uses_all_wells(tmp_path):
+def test_platemap_dataset_single_plate_trains_on_all_wells_and_holds_none_out(tmp_path):
     import tifffile
 
     from sciml_spheroid.data import SpheroidPlates
@@ -100,8 +102,8 @@ def test_platemap_dataset_single_plate_uses_all_wells(tmp_path):
     ds = SpheroidPlates(SpheroidPlates.Config(source="platemap", plate_map=str(tmp_path / "map.csv"), image_size=16),
                         make_context(tmp_path / "ctx"))
     ds.prepare()
-    for name in ("train", "val", "test"):
-        assert len(ds.indices(name)) == 3
+    assert len(ds.indices("train")) == 3
+    assert len(ds.indices("val")) == 0 and len(ds.indices("test")) == 0  # never the training wells
     np.testing.assert_allclose(ds.arrays["images"][2], pl.images[40], atol=1e-4)
     assert ds.arrays["efficacy"][2] == pytest.approx(pl.efficacy[40])
     with pytest.raises(sciml.UserError, match="not in the plate map"):
