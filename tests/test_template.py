@@ -57,6 +57,9 @@ def test_render_writes_a_complete_distribution_and_never_overwrites(tmp_path):
     assert 'description = "MD, fast"' in pyproject
     plugin_src = (out / "sciml_mdsim" / "plugin.py").read_text()
     assert 'SCIML_API = "1"' in plugin_src and 'trainer="sciml:default"' in plugin_src
+    assert 'metric="val_rmse"' in plugin_src  # validation chooses; test is only reported
+    evaluation_src = (out / "sciml_mdsim" / "evaluation.py").read_text()
+    assert "def baselines(" in evaluation_src and 'reporter.draw_figure("fit.png"' in evaluation_src
     assert not re.search(r"^\s*(import|from) torch", plugin_src, re.M)  # discovery stays cheap
     for path in out.rglob("*.py"):
         compile(path.read_text(), str(path), "exec")  # every rendered module is valid Python
@@ -100,9 +103,11 @@ def test_template_round_trip_install_test_run_tune(tmp_path):
             out[key], _ = proc.communicate(timeout=900)
             assert proc.returncode == 0, f"{key} failed:\n" + out[key][-4000:]
 
-        assert "7 passed" in out["own tests"], out["own tests"][-3000:]
+        assert "9 passed" in out["own tests"], out["own tests"][-3000:]
         assert f"registered model: models:/sciml-{NAME}/1 (alias @champion)" in out["run"], out["run"][-3000:]
-        assert "2 trial(s), 2 finished" in out["tune"], out["tune"][-3000:]
+        assert "selected on val_rmse = " in out["run"] and "; test_rmse = " in out["run"], out["run"][-3000:]
+        assert "baseline train_mean" in out["run"], out["run"][-3000:]
+        assert "2 trial(s): 2 accepted" in out["tune"], out["tune"][-3000:]
         assert f"registered model: models:/sciml-{NAME}/1" in out["tune"], out["tune"][-3000:]
 
         from mlflow import MlflowClient
@@ -115,7 +120,8 @@ def test_template_round_trip_install_test_run_tune(tmp_path):
         best = client.get_run(champion.run_id)
         parent = client.get_run(best.data.tags["mlflow.parentRunId"])
         assert parent.data.tags["sciml.mode"] == "tune" and parent.data.metrics["n_trials"] == 2
-        assert best.data.tags["sciml.seed"] in {"5", "6"} and "test_rmse" in best.data.metrics
+        assert best.data.tags["sciml.seed"] in {"5", "6"}
+        assert {"val_rmse", "test_rmse", "baseline.train_mean.test_rmse"} <= set(best.data.metrics)
     finally:
         for proc in procs.values():
             if proc.poll() is None:
