@@ -64,3 +64,29 @@ def test_a_failed_trial_keeps_its_traceback_locally_and_in_mlflow(sciml_store):
     assert "Traceback (most recent call last)" in text and "RuntimeError: toy failure at epoch 1" in text
     c = MlflowClient(s.tracking_uri)
     assert "error.txt" in {a.path for a in c.list_artifacts(t.run_id)}
+
+
+def test_a_figure_that_cannot_be_drawn_is_a_warning_not_a_failure(tmp_path, caplog):
+    import numpy as np
+    from sciml.testing import RecordingReporter
+    from sciml.trial import FileReporter
+
+    def empty_panel():  # the pattern of issue 19.1: a reduction over an empty selection
+        return np.nanmin(np.array([]))
+
+    def one_line():
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots()
+        ax.plot([0, 1])
+        return fig
+
+    for reporter in (RecordingReporter(tmp_path / "rec"), FileReporter(tmp_path / "file")):
+        assert reporter.draw_figure("broken.png", empty_panel) is False
+        assert reporter.draw_figure("nothing.png", lambda: None) is False
+        assert reporter.draw_figure("fine.png", one_line) is True
+    assert "figure broken.png not drawn: ValueError" in caplog.text
+    assert (tmp_path / "file" / "artifacts" / "fine.png").exists() and not (tmp_path / "file" / "artifacts" / "broken.png").exists()

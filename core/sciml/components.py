@@ -18,7 +18,7 @@ The experiment protocol (owned by the core, :mod:`sciml.protocol`): the pipeline
 champion. The evaluator also returns its test counterpart (``val_rmsd`` -> ``test_rmsd``),
 which is logged and reported, never used to choose. Each baseline is measured on the same
 splits; the core logs ``baseline.<name>.<metric>`` and flags a champion that does not beat
-the best of them (the best chosen on validation).
+every one of them on test.
 
 Model contract, used by the default trainer (``sciml:default``)::
 
@@ -173,8 +173,10 @@ class Evaluator(_Component):
         Returns:
             ``{baseline_name: {metric: value}}`` with the same metric names the evaluator
             returns for the model, e.g. ``{"mean_structure": {"val_rmsd": 0.07,
-            "test_rmsd": 0.071}}``. Give the validation counterpart of the pipeline's
-            metric where it can be had: the best baseline is chosen on it. ``results`` is
+            "test_rmsd": 0.071}}``. Give the validation counterpart too, so that both
+            can be shown side by side. The champion is compared with the baseline that is
+            best on *test*: beating it means beating every baseline, so the verdict can
+            only understate the model (:func:`sciml.protocol.compare`). ``results`` is
             what :meth:`evaluate` returned, so work done there is not repeated.
             Default: none (the summary then says that no baseline was declared).
         """

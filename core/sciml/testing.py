@@ -84,6 +84,12 @@ class RecordingReporter:
         figure.savefig(path, dpi=80)
         self.figures[filename] = path
 
+    def draw_figure(self, filename: str, draw, /, *args: Any, **kwargs: Any) -> bool:
+        """As in a real run: a figure that cannot be drawn is a warning, not a failure."""
+        from sciml.trial import draw_figure
+
+        return draw_figure(self, filename, draw, *args, **kwargs)
+
     def log_dict(self, data: Mapping[str, Any], filename: str) -> None:
         self.dicts[filename] = json.loads(json.dumps(data, default=str))
 

@@ -89,20 +89,7 @@ class FileReporter:
             pass
 
     def draw_figure(self, filename: str, draw: Callable[..., Any], /, *args: Any, **kwargs: Any) -> bool:
-        try:
-            figure = draw(*args, **kwargs)
-            if figure is not None:
-                self.log_figure(figure, filename)
-            return figure is not None
-        except Exception as exc:  # a figure is never worth a failed trial
-            log.warning("figure %s not drawn: %s: %s", filename, type(exc).__name__, exc)
-            try:
-                import matplotlib.pyplot as plt
-
-                plt.close("all")
-            except Exception:
-                pass
-            return False
+        return draw_figure(self, filename, draw, *args, **kwargs)
 
     def log_dict(self, data: Mapping[str, Any], filename: str) -> None:
         from sciml.modelio import _json_default
@@ -124,6 +111,25 @@ class FileReporter:
         from tqdm.auto import tqdm
 
         return tqdm(iterable, total=total, desc=desc, leave=False)
+
+
+def draw_figure(reporter, filename: str, draw: Callable[..., Any], /, *args: Any, **kwargs: Any) -> bool:
+    """:meth:`sciml.Reporter.draw_figure` for any reporter with ``log_figure``: draw, save, and turn a
+    failure into a warning naming ``filename`` (a figure is never worth a failed trial)."""
+    try:
+        figure = draw(*args, **kwargs)
+        if figure is not None:
+            reporter.log_figure(figure, filename)
+        return figure is not None
+    except Exception as exc:
+        log.warning("figure %s not drawn: %s: %s", filename, type(exc).__name__, exc)
+        try:
+            import matplotlib.pyplot as plt
+
+            plt.close("all")
+        except Exception:
+            pass
+        return False
 
 
 def _section(config: Mapping[str, Any], name: str, registry) -> tuple[Any, Any]:
