@@ -37,12 +37,12 @@ run: $(STAMP)
 
 # the toy plugin under tests/ is a third-party plugin installed the way users install plugins
 test: $(STAMP)
-	$(BIN)/pip install -q --no-deps -e tests/toy_plugin
+	$(QUIET_EDITABLE) $(BIN)/pip install -q --no-deps -e tests/toy_plugin
 	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=25
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -d $(VENV)/site-check
 
 test-fast: $(STAMP)
-	$(BIN)/pip install -q --no-deps -e tests/toy_plugin
+	$(QUIET_EDITABLE) $(BIN)/pip install -q --no-deps -e tests/toy_plugin
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow and not integration"
 
 docs: $(STAMP)
