@@ -54,6 +54,9 @@ def test_cli_exits_1_when_every_model_is_rejected(sciml_store):
     result = CliRunner().invoke(get_cli(), ["run", "toy", "--seed", "0", "--set", "evaluator.reject_above=0.0"])
     assert result.exit_code == 1, result.output
     assert "no trial finished with an accepted model; nothing registered" in result.output
+    # the best rejected trial is still shown on the protocol's terms: val, test and the baselines
+    assert "best rejected trial toy-" in result.output and "> 0.0):" in result.output
+    assert "selected on val_mse = " in result.output and "baseline mean" in result.output
 
 
 def test_a_failed_trial_keeps_its_traceback_locally_and_in_mlflow(sciml_store):
@@ -90,3 +93,8 @@ def test_a_figure_that_cannot_be_drawn_is_a_warning_not_a_failure(tmp_path, capl
         assert reporter.draw_figure("fine.png", one_line) is True
     assert "figure broken.png not drawn: ValueError" in caplog.text
     assert (tmp_path / "file" / "artifacts" / "fine.png").exists() and not (tmp_path / "file" / "artifacts" / "broken.png").exists()
+
+
+def test_the_last_rejected_attempt_does_not_announce_a_retry(sciml_store, caplog):
+    run_tiny("toy", "seed=0", "evaluator.reject_above=0.0")  # max_attempts=3: two retries, not three
+    assert caplog.text.count("retrying with a new seed") == 2

@@ -34,7 +34,7 @@ def print_summary(summary, register: bool = True) -> int:
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
-    from sciml.protocol import test_counterpart, unflatten_baselines
+    from sciml.protocol import compare, test_counterpart, unflatten_baselines
 
     # soft wrap: long lines are not cut into pieces when the output goes to a file or a pipe
     console = Console(stderr=False, highlight=False, soft_wrap=True)
@@ -71,12 +71,18 @@ def print_summary(summary, register: bool = True) -> int:
         console.print(table)
     for line in summary.extra_lines:
         console.print(escape(line))
-    best = summary.best
+    best, cmp = summary.best, summary.comparison
     if best is None:
         console.print("[red]no trial finished with an accepted model; nothing registered[/red]")
-    else:
-        cmp = summary.comparison
-        console.print(f"best trial {best.name}: selected on {metric} = {_fmt(best.metrics.get(metric))}; "
+        # still show how the best finished (rejected) trial did, on the same terms as a champion
+        finished = [t for t in trials if t.status == "FINISHED" and metric in t.metrics]
+        if finished:
+            best = (min if summary.mode == "min" else max)(finished, key=lambda t: t.metrics[metric])
+            cmp = compare(metric, summary.mode, best.metrics, unflatten_baselines(best.metrics))
+            console.print(f"best rejected trial {best.name} ({escape(best.reason)}):")
+    if best is not None:
+        console.print(f"{'best trial ' + best.name + ': ' if best is summary.best else '  '}"
+                      f"selected on {metric} = {_fmt(best.metrics.get(metric))}; "
                       f"{test} = {_fmt(best.metrics.get(test))} (test: reported, never used to choose)")
         baselines = unflatten_baselines(best.metrics)
         if baselines:

@@ -647,5 +647,6 @@ def _run_local(options, pipeline, plugin, config, base_seed, tracker, parent_id,
         trials.append(rec)
         if rec.accepted:
             break
-        log.warning("attempt %d (seed %d) rejected: %s; retrying with a new seed", attempt + 1, seed, rec.reason)
+        if attempt + 1 < max(1, pipeline.max_attempts):
+            log.warning("attempt %d (seed %d) rejected: %s; retrying with a new seed", attempt + 1, seed, rec.reason)
     return trials
