@@ -64,6 +64,8 @@ ROWS = [
     (["run", "toy", "--config", "{tmp}/not_yaml.yaml"], "not_yaml.yaml"),
     (["run", "toy", "--config", "{tmp}/list.yaml"], "list.yaml"),
     (["run", "toy", "--tune", "--search", "trainer.lr=loguniform(0, 1)"], "loguniform(0, 1)"),
+    # found by the fuzz test below: bounds beyond int64 crashed numpy's sampler
+    (["run", "toy", "--tune", "--search", "model.hidden=randint(0, 1E20)"], "randint bounds must be 64-bit"),
     (["run", "toy", "--tune", "--search", "model.width=choice(1, 2)"], "'model.width'"),
     (["run", "toy", "--tune", "--search", "model.hidden=choice(0)"], "'model.hidden' (0)"),
     (["run", "toy", "--tune", "--num-samples", "2", "--search", "trainer.optimizer=choice('lbfgs')"], "'lbfgs'"),

@@ -249,6 +249,9 @@ def parse_space(spec: Any) -> tuple[str, list[Any]]:
             raise UserError(f"search space {spec!r}: {func} takes two numbers lo < hi")
         if func == "loguniform" and args[0] <= 0:
             raise UserError(f"search space {spec!r}: loguniform needs lo > 0")
+        if func == "randint" and not all(-(2**63) <= a < 2**63 for a in args):
+            raise UserError(f"search space {spec!r}: randint bounds must be 64-bit integers "
+                            f"(between -2**63 and 2**63 - 1)")
     elif not args:
         raise UserError(f"search space {spec!r}: {func} needs at least one value")
     return func, args
