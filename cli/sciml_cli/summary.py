@@ -4,15 +4,12 @@ baselines, mean ± std over the accepted seeds, MLflow ids, the registered model
 from __future__ import annotations
 
 import click
+from sciml.protocol import fmt_value as _fmt
 
 #: ``sciml run``/``sciml resume`` exit statuses (docs/cli.md): 0 a champion was chosen (some trials
 #: may have failed: a warning says so); 1 no trial finished with an accepted model, or registration
 #: was asked for and nothing was registered; 2 bad input; 130 interrupted.
 EXIT_OK, EXIT_NOTHING = 0, 1
-
-
-def _fmt(v: float | None) -> str:
-    return "n/a" if v is None else f"{v:.4g}"
 
 
 def exit_status(summary, register: bool = True) -> int:

@@ -115,10 +115,11 @@ class Comparison:
             return f"cannot compare with baseline {self.baseline!r}: {self.test_metric} missing"
         word = "beats" if self.beats else "does NOT beat"
         return (f"{word} its best trivial baseline {self.baseline!r} "
-                f"({self.test_metric} {_fmt(self.test)} vs {_fmt(self.baseline_test)}; skill {self.skill:+.3g})")
+                f"({self.test_metric} {fmt_value(self.test)} vs {fmt_value(self.baseline_test)}; skill {self.skill:+.3g})")
 
 
-def _fmt(value: float | None) -> str:
+def fmt_value(value: float | None) -> str:
+    """A metric for summaries and descriptions: 4 significant digits, ``n/a`` when missing."""
     return "n/a" if value is None else f"{value:.4g}"
 
 

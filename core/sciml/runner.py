@@ -237,6 +237,7 @@ def _log_trial(tracker, trial: TrialRecord) -> None:
 
 def model_description(summary: RunSummary, command: str) -> str:
     """The registered model version's description: how it was chosen, how it did on test, against what."""
+    from sciml.protocol import fmt_value as _num
     from sciml.protocol import unflatten_baselines
 
     best, cmp = summary.best, summary.comparison
@@ -252,10 +253,6 @@ def model_description(summary: RunSummary, command: str) -> str:
         lines.append(f"Dataset digest: {best.results['dataset_hash']}.")
     lines.append(f"Reproduce: {command}")
     return "\n".join(lines)
-
-
-def _num(value) -> str:
-    return "n/a" if value is None else f"{value:.4g}"
 
 
 def _register_best(tracker, summary: RunSummary, command: str) -> None:
