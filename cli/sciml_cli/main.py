@@ -256,12 +256,18 @@ def _stop_group(proc: subprocess.Popen, grace: float = 1.5) -> None:
 
 @cli.command()
 @click.argument("plugin")
-@click.option("--model", "model_uri", required=True, help="e.g. models:/sciml-cgmap@champion or runs:/ID/model")
+@click.option("--model", "model_uri", required=True,
+              help="models:/sciml-cgmap@champion, runs:/ID/model, or a trial's model directory "
+                   "($SCIML_HOME/runs/PARENT/TRIAL/model)")
 @click.option("--input", "input_path", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--output", "output_path", type=click.Path(dir_okay=False), help=".csv or .json; default: stdout")
 def predict(plugin, model_uri, input_path, output_path):
-    """Apply a trained model to a user's file (the plugin says how inputs are read)."""
-    from sciml.tracking import load_model
+    """Apply a trained model to a user's file (the plugin says how inputs are read).
+
+    The model comes from the tracking store (a model or run URI) or from a local model
+    directory, which needs no tracking store.
+    """
+    from sciml import load_model
 
     loaded = load_model(model_uri)
     trained_for = loaded.config.get("pipeline", "").split(":")[0]

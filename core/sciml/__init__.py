@@ -7,10 +7,12 @@ The public API for plugin authors::
     @sciml.hookimpl
     def sciml_register_models(register): ...
 
+Plugins import only ``sciml`` and, in their tests, ``sciml.testing``: the other modules are
+the core's own and may change (``make test`` checks this with import-linter contracts).
 This package imports no heavy library (torch, ray, mlflow) at import time.
 """
 
-from sciml.caching import cached_arrays, content_hash, load_arrays, save_arrays
+from sciml.caching import cached_arrays, content_hash, file_sha256, load_arrays, save_arrays
 from sciml.components import (
     ComponentConfig,
     Context,
@@ -21,7 +23,10 @@ from sciml.components import (
     Trainer,
 )
 from sciml.errors import SciMLError, UserError
+from sciml.figures import save_figure
 from sciml.hookspecs import hookimpl
+from sciml.modelio import LoadedModel, load_model_dir
+from sciml.tracking import load_model
 
 #: Version of the plugin API; plugins may declare ``SCIML_API = "1"`` (see docs).
 API_VERSION = "1"
@@ -33,6 +38,7 @@ __all__ = [
     "Context",
     "Dataset",
     "Evaluator",
+    "LoadedModel",
     "Pipeline",
     "Reporter",
     "SciMLError",
@@ -40,7 +46,11 @@ __all__ = [
     "UserError",
     "cached_arrays",
     "content_hash",
+    "file_sha256",
     "hookimpl",
     "load_arrays",
+    "load_model",
+    "load_model_dir",
     "save_arrays",
+    "save_figure",
 ]

@@ -29,6 +29,14 @@ def content_hash(obj: Any, length: int = 16) -> str:
 
 
 def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, as 64 hex characters (read in 1 MiB chunks).
+
+    Use it in :meth:`sciml.Dataset.fingerprint` for the input files a dataset reads, so the
+    logged dataset digest changes when the data does.
+
+    Raises:
+        FileNotFoundError, OSError: the file cannot be read.
+    """
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):

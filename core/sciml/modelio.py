@@ -57,16 +57,41 @@ def build_model(config: dict[str, Any], metadata: dict[str, Any]):
     return cls(cfg, metadata)
 
 
-def load_model_dir(directory: Path) -> LoadedModel:
+#: The files of a model directory (:func:`save_model_dir`).
+MODEL_FILES = ("state_dict.pt", "config.yaml", "metadata.json")
+
+
+def load_model_dir(directory: str | Path) -> LoadedModel:
+    """Rebuild the model saved in ``directory`` by :func:`save_model_dir` (a trial's ``run_dir/model``).
+
+    The model class is found through the plugin registry from ``config.yaml``, built with the
+    saved metadata, and given the weights (``torch.load(weights_only=True)``: no code runs).
+
+    Raises:
+        sciml.UserError: a file is missing, the config names no model, the plugin that made
+            the model is not installed, or the weights do not fit the rebuilt model.
+    """
     import torch
     import yaml
 
+    from sciml.errors import UserError
+
     directory = Path(directory)
+    missing = [f for f in MODEL_FILES if not (directory / f).is_file()]
+    if missing:
+        raise UserError(f"{str(directory)!r} is not a sciml model directory: no {', '.join(missing)} "
+                        f"(a run writes {', '.join(MODEL_FILES)} under runs/<parent run>/<trial>/model)")
     config = yaml.safe_load((directory / "config.yaml").read_text())
+    if not isinstance(config, dict) or not isinstance(config.get("model"), dict) or "name" not in config["model"]:
+        raise UserError(f"{str(directory / 'config.yaml')!r} names no model (expected a 'model: {{name: ...}}' section)")
     metadata = json.loads((directory / "metadata.json").read_text())
     module = build_model(config, metadata)
     state = torch.load(directory / "state_dict.pt", map_location="cpu", weights_only=True)
-    module.load_state_dict(state)
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as exc:
+        raise UserError(f"the weights in {str(directory)!r} do not fit model {config['model']['name']!r}: "
+                        f"{str(exc).splitlines()[0]}") from None
     module.eval()
     return LoadedModel(module=module, config=config, metadata=metadata)
 

@@ -394,16 +394,28 @@ def split_results(results: Mapping[str, Any]) -> tuple[dict[str, float], dict[st
     return metrics, other
 
 
-def load_model(uri: str):
-    """Load a model logged by sciml: ``models:/sciml-cgmap@champion``, ``runs:/ID/model``, a path.
+def load_model(uri: str | Path):
+    """Load a model trained by sciml, from the tracking store or from a local directory.
+
+    ``uri`` is an MLflow model URI (``models:/sciml-cgmap@champion``, ``models:/sciml-cgmap/3``,
+    ``runs:/ID/model``, a downloaded MLflow model directory), or a trial's own model directory
+    as a run leaves it on disk (``$SCIML_HOME/runs/<parent run>/<trial>/model``, holding
+    ``state_dict.pt``, ``config.yaml`` and ``metadata.json``; see :mod:`sciml.modelio`), which
+    needs no tracking store at all.
 
     Returns:
         :class:`sciml.modelio.LoadedModel` with ``.module`` (the torch model, eval mode),
         ``.config`` (resolved run config) and ``.metadata`` (dataset metadata).
 
     Raises:
-        UserError: the URI cannot be resolved.
+        UserError: the URI cannot be resolved, or the directory is not a loadable model.
     """
+    from sciml.modelio import MODEL_FILES, load_model_dir
+
+    local = Path(uri).expanduser()
+    if local.is_dir() and any((local / f).exists() for f in MODEL_FILES):
+        return load_model_dir(local)
+    uri = str(uri)
     _quiet_mlflow()
     import mlflow
 
