@@ -16,7 +16,7 @@ ratio sciml / others.
 
 Usage::
 
-    python bench/retro_benchmark.py [--model policy.pt] [--n5 100] [--n60 20] [--max-epochs 20] [--split test]
+    python bench/retro_benchmark.py [--model MODEL_DIR_OR_URI] [--n5 100] [--n60 20] [--max-epochs 20] [--split test]
 
 Without ``--model`` a policy is trained first on the built-in data (default pipeline settings, early
 stopping on the validation routes' loss).
@@ -171,15 +171,16 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(1)
+    import sciml
     from sciml.testing import make_context
     from sciml_retro.dataset import RetroDataset
     from sciml_retro.evaluate import plan_targets, summarize_rows, topk_accuracy
-    from sciml_retro.model import load_policy, save_policy
     from sciml_retro.search import SearchConfig, frequency_planner, planner_from_model
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="")
-    p.add_argument("--save-model", default="")
+    p.add_argument("--model", default="", help="a model URI or a trial's model directory (sciml.load_model); "
+                   "default: train one here")
+    p.add_argument("--save-model", default="", help="directory to save the trained policy in (sciml.save_model_dir)")
     p.add_argument("--max-epochs", type=int, default=20, help="epoch cap; early stopping on the validation loss")
     p.add_argument("--n5", type=int, default=100, help="targets at the 5 s limit")
     p.add_argument("--n60", type=int, default=20, help="targets at the 60 s limit")
@@ -202,9 +203,11 @@ def main(argv=None) -> int:
     ds.prepare()
     summ = ds.summary()
     print(f"data ({time.time() - t0:.0f} s):", json.dumps(summ))
-    model = load_policy(a.model) if a.model else train_policy(ds, a.max_epochs)
+    model = sciml.load_model(a.model).module if a.model else train_policy(ds, a.max_epochs)
     if a.save_model:
-        save_policy(model, a.save_model)
+        sciml.save_model_dir(a.save_model, model, {"pipeline": "retro:default",
+                                                  "model": {"name": "retro:policy", **model.config.model_dump()}},
+                             ds.metadata)
     code = {"val": 1, "test": 2}[a.split]
     held = np.flatnonzero(ds.arrays["split"] == code)
     acc = topk_accuracy(model, ds.arrays["fps"][held], ds.arrays["labels"][held])

@@ -14,7 +14,8 @@ pytestmark = pytest.mark.usefixtures("sciml_store")
 
 
 def test_every_public_name_is_importable_and_documented():
-    assert {"file_sha256", "load_model", "load_model_dir", "save_figure", "LoadedModel"} <= set(sciml.__all__)
+    assert {"file_sha256", "load_model", "load_model_dir", "save_model_dir", "save_figure",
+            "LoadedModel"} <= set(sciml.__all__)
     for name in sciml.__all__:
         obj = getattr(sciml, name)
         if callable(obj):
@@ -74,6 +75,18 @@ def test_load_model_reads_a_local_model_directory(tmp_path):
         x = torch.randn(5, 3)
         assert torch.equal(loaded.module(x), module.eval()(x))
         assert loaded.metadata == {"n_features": 3} and loaded.config["pipeline"] == "toy:default"
+
+
+def test_save_model_dir_round_trips_through_load_model(tmp_path):
+    import numpy as np
+    import torch
+
+    module, _ = _toy_model_dir(tmp_path)
+    config = {"pipeline": "toy:default", "model": {"name": "toy:mlp", "hidden": 4}}
+    out = sciml.save_model_dir(str(tmp_path / "saved"), module, config, {"n_features": np.int64(3), "w": np.ones(2)})
+    loaded = sciml.load_model(out)
+    x = torch.randn(4, 3)
+    assert torch.equal(loaded.module(x), module.eval()(x)) and loaded.metadata == {"n_features": 3, "w": [1.0, 1.0]}
 
 
 def test_load_model_dir_errors_name_the_problem(tmp_path):

@@ -25,7 +25,7 @@ from sciml.components import (
 from sciml.errors import SciMLError, UserError
 from sciml.figures import save_figure
 from sciml.hookspecs import hookimpl
-from sciml.modelio import LoadedModel, load_model_dir
+from sciml.modelio import LoadedModel, load_model_dir, save_model_dir
 from sciml.tracking import load_model
 
 #: Version of the plugin API; plugins may declare ``SCIML_API = "1"`` (see docs).
@@ -53,4 +53,5 @@ __all__ = [
     "load_model_dir",
     "save_arrays",
     "save_figure",
+    "save_model_dir",
 ]

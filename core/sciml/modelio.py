@@ -36,10 +36,25 @@ class LoadedModel:
         return resolve(pipeline.predict)(self.module, self.config, self.metadata, Path(input_path))
 
 
-def save_model_dir(directory: Path, module: Any, config: dict[str, Any], metadata: dict[str, Any]) -> Path:
+def save_model_dir(directory: str | Path, module: Any, config: dict[str, Any], metadata: dict[str, Any]) -> Path:
+    """Save ``module`` so that :func:`load_model_dir` (and ``sciml predict``) can rebuild it.
+
+    Writes ``state_dict.pt`` (the weights), ``config.yaml`` (``config``: at least
+    ``{"model": {"name": "plugin:model", ...its options}}``, and ``"pipeline"`` for
+    ``sciml predict``) and ``metadata.json`` (the dataset metadata the model is built from;
+    numpy arrays become lists). A run does this for every trial (``run_dir/model``); call it
+    yourself only for a model trained outside ``sciml run`` (a benchmark script).
+
+    Returns:
+        ``directory`` (created).
+
+    Raises:
+        TypeError: a metadata value is not JSON-serialisable.
+    """
     import torch
     import yaml
 
+    directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     torch.save(module.state_dict(), directory / "state_dict.pt")
     (directory / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))

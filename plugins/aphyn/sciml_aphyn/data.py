@@ -185,7 +185,7 @@ class OpticalMappingDataset(_TraceDataset):
                          "source": "optical_mapping"}
 
     def fingerprint(self) -> str:
-        from sciml.caching import file_sha256
+        from sciml import file_sha256
 
         c = self.config
         files = {k: file_sha256(p) if p and Path(p).is_file() else None

@@ -17,7 +17,7 @@ from typing import Literal
 import numpy as np
 import sciml
 from pydantic import Field
-from sciml.caching import content_hash, file_sha256
+from sciml import content_hash, file_sha256
 
 #: Paper protocol (§2.1): 1 ns NVE, 1 fs step, 10^4 saved frames.
 PAPER_SETTINGS = {"n_frames": 10_000, "save_every": 100, "timestep_fs": 1.0}

@@ -103,7 +103,7 @@ class HeuslerPTRDataset(sciml.Dataset):
         self._arrays = None
 
     def _source_id(self) -> str:
-        from sciml.caching import file_sha256
+        from sciml import file_sha256
         from sciml_ptrcnn.sources import CHGNET_TABLE, data_path
 
         p = Path(self.config.path) if self.config.path else data_path(CHGNET_TABLE)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sciml.errors import UserError
+from sciml import UserError
 
 #: The 52 elements of the paper's data set (OQMD full-Heusler X2YZ), sorted by symbol.
 ELEMENTS: tuple[str, ...] = (

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sciml.errors import UserError
+from sciml import UserError
 from sciml_ptrcnn.elements import ELEMENTS, Heusler
 
 REPRESENTATIONS = ("ptr", "random_table_1", "random_table_2", "mendeleev_line",

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sciml.errors import UserError
+from sciml import UserError
 from sciml_ptrcnn.elements import parse_formula
 
 COLUMNS = ["formula", "x", "y", "z", "formation_energy_per_atom", "lattice_parameter"]

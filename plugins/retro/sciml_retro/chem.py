@@ -13,7 +13,7 @@ from functools import lru_cache
 import numpy as np
 from rdkit import Chem, RDLogger
 from rdkit.Chem import rdFingerprintGenerator
-from sciml.errors import UserError
+from sciml import UserError
 
 RDLogger.DisableLog("rdApp.*")
 

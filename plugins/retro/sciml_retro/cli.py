@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sciml.errors import UserError
+from sciml import UserError
 
 from sciml_retro.chem import parse_target
 from sciml_retro.stock import Stock
@@ -13,29 +13,21 @@ BUILTIN_STOCK = Path(__file__).resolve().parent / "data" / "stock_inchikeys.txt.
 
 
 def load_model_any(model: str):
-    """A :class:`~sciml_retro.model.RetroPolicy` from a local checkpoint path or an MLflow model URI.
+    """A :class:`~sciml_retro.model.RetroPolicy` from an MLflow model URI (``models:/sciml-retro@champion``,
+    ``runs:/ID/model``) or a trial's model directory (``.sciml/runs/PARENT/TRIAL/model``): :func:`sciml.load_model`.
 
     Raises:
-        UserError: neither a readable checkpoint nor a loadable URI (message says how to get one).
+        UserError: nothing loadable there (the message says how to get a model), or not a retro policy.
     """
-    from sciml_retro.model import RetroPolicy, load_policy
+    import sciml
 
-    p = Path(model)
-    if p.is_dir() and (p / "state_dict.pt").is_file():
-        from sciml.mlflow_model import load_model_dir
+    from sciml_retro.model import RetroPolicy
 
-        module = load_model_dir(p).module
-    elif p.suffix in (".pt", ".pth", ".ckpt") or p.is_file():
-        module = load_policy(p)
-    else:
-        try:
-            from sciml.tracking import load_model
-        except ImportError:
-            raise UserError(f"model {model!r} is not a local file and the sciml core cannot load model URIs") from None
-        try:
-            module = load_model(model).module
-        except UserError as exc:
-            raise UserError(f"{exc}; train one with 'sciml run retro' or pass --model path/to/policy.pt") from None
+    try:
+        module = sciml.load_model(model).module
+    except UserError as exc:
+        raise UserError(f"{exc}; train one with 'sciml run retro', or pass --model with a model URI or a trial's "
+                        "model directory") from None
     if not isinstance(module, RetroPolicy):
         raise UserError(f"model {model!r} is a {type(module).__name__}, not a retro policy")
     return module.eval()

@@ -27,7 +27,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from sciml.errors import UserError
+from sciml import UserError
 
 from sciml_retro.chem import canonical_smiles, inchikey
 from sciml_retro.stock import COMMON_REAGENTS, Stock

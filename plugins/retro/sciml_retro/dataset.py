@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 import sciml
 from pydantic import Field
-from sciml.caching import file_sha256
+from sciml import file_sha256
 
 from sciml_retro import data as D
 from sciml_retro.chem import morgan_fingerprint, reaction_fingerprint

@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from sciml.errors import UserError
+from sciml import UserError
 
 from sciml_retro.reactions import load_reactions, reaction_smiles
 

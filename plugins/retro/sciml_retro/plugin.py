@@ -67,7 +67,7 @@ def sciml_register_commands(cli):
     @click.argument("smiles")
     @click.option("--time-limit", type=float, default=10.0, show_default=True, help="search time limit (s)")
     @click.option("--model", "model", default="models:/sciml-retro@champion", show_default=True,
-                  help="MLflow model URI or a local checkpoint (.pt) of a retro policy")
+                  help="MLflow model URI, or a trial's model directory (.sciml/runs/PARENT/TRIAL/model)")
     @click.option("--stock", "stock", default=None, help="stock file: one SMILES or InChIKey per line (default: built-in)")
     @click.option("--output", "output", default=None, help="write routes JSON here (and a PNG picture beside it)")
     @click.option("--max-routes", type=int, default=3, show_default=True, help="stop after this many routes")

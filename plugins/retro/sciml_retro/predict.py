@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sciml.errors import UserError
+from sciml import UserError
 
 
 def read_targets(path) -> list[str]:

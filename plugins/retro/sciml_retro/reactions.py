@@ -25,7 +25,7 @@ import io
 import json
 from pathlib import Path
 
-from sciml.errors import UserError
+from sciml import UserError
 
 REACTION_KEYS = ("reaction_smiles", "rxn_smiles", "reaction", "mapped_rxn", "rxn", "smiles")
 

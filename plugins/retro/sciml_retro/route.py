@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from sciml.errors import UserError
+from sciml import UserError
 
 
 @dataclass

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from sciml.errors import UserError
+from sciml import UserError
 
 from sciml_retro.chem import inchikey
 

@@ -194,22 +194,28 @@ def test_topk_accuracy_counts_library_misses():
     assert acc == {1: 0.25, 2: 0.5, 4: 0.75}
 
 
-def test_policy_checkpoint_carries_its_template_library(tmp_path):
+def _save_policy(model, directory):
+    """The model directory a trial writes (run_dir/model), as ``sciml.load_model`` reads it."""
+    config = {"pipeline": "retro:default", "model": {"name": "retro:policy", **model.config.model_dump()}}
+    meta = {"n_bits": model.n_bits, "radius": model.radius, "n_templates": len(model.templates),
+            "templates": model.templates}
+    return sciml.save_model_dir(directory, model, config, meta)
+
+
+def test_policy_model_directory_carries_its_template_library(tmp_path):
     import torch
-    from sciml_retro.model import RetroPolicy, load_policy, save_policy
+    from sciml_retro.cli import load_model_any
+    from sciml_retro.model import RetroPolicy
 
     meta = {"n_bits": 64, "radius": 2, "n_templates": 2, "templates": ["[C:1]>>[C:1]", "[N:1]>>[N:1]"]}
     m = RetroPolicy(RetroPolicy.Config(hidden_size=16, filter_hidden=8), meta)
-    save_policy(m, tmp_path / "a.pt")
-    torch.save(m.state_dict(), tmp_path / "b.pt")  # a bare state dict is enough
-    for name in ("a.pt", "b.pt"):
-        back = load_policy(tmp_path / name)
-        assert back.templates == meta["templates"] and back.config.hidden_size == 16
-        x = torch.rand(3, 64)
-        assert torch.allclose(back(x), m.eval()(x))
-    (tmp_path / "c.pt").write_bytes(b"junk")
-    with pytest.raises(sciml.UserError, match="c.pt"):
-        load_policy(tmp_path / "c.pt")
+    back = load_model_any(str(_save_policy(m, tmp_path / "model")))
+    assert back.templates == meta["templates"] and back.config.hidden_size == 16 and not back.training
+    x = torch.rand(3, 64)
+    assert torch.allclose(back(x), m.eval()(x))
+    (tmp_path / "model" / "metadata.json").unlink()
+    with pytest.raises(sciml.UserError, match="no metadata.json.*sciml run retro"):
+        load_model_any(str(tmp_path / "model"))
 
 
 def test_shortest_routes_stock_and_route_split_on_a_hand_made_network():
@@ -379,12 +385,12 @@ def test_keep_target_in_stock_restores_the_zero_step_route():
 
 def test_plan_command_takes_the_target_out_of_the_stock(tmp_path):
     from sciml_retro.cli import plan_command
-    from sciml_retro.model import RetroPolicy, save_policy
+    from sciml_retro.model import RetroPolicy
 
     meta = {"n_bits": 64, "radius": 2, "n_templates": 1, "templates": [extract_template(AMIDE)]}
-    save_policy(RetroPolicy(RetroPolicy.Config(hidden_size=8, filter_hidden=8), meta), tmp_path / "p.pt")
+    _save_policy(RetroPolicy(RetroPolicy.Config(hidden_size=8, filter_hidden=8), meta), tmp_path / "p")
     (tmp_path / "stock.txt").write_text(f"{PARACETAMOL}\nCC(=O)Cl\nNc1ccc(O)cc1\n")
-    kw = {"model": str(tmp_path / "p.pt"), "stock": str(tmp_path / "stock.txt"), "time_limit": 5, "iterations": 20}
+    kw = {"model": str(tmp_path / "p"), "stock": str(tmp_path / "stock.txt"), "time_limit": 5, "iterations": 20}
     lines: list[str] = []
     assert plan_command(PARACETAMOL, echo=lines.append, output=str(tmp_path / "r.json"), **kw) == 0
     text = "\n".join(lines)
