@@ -1,0 +1,73 @@
+"""The import contracts (import-linter, ``[tool.importlinter]`` in pyproject.toml) that ``make test``
+runs: they pass on this tree, they cover every plugin folder, and they catch a plugin that reaches
+past ``sciml``'s public API."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: import-linter's own TOML reader
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name, path=str(BIN)) or shutil.which(name)
+    if path is None:
+        pytest.skip(f"{name} is not installed (pip install -e '.[test]')")
+    return path
+
+
+def _importlinter() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+
+
+def test_every_plugin_package_is_under_contract():
+    plugins = {p.name for p in ROOT.glob("plugins/*/sciml_*") if (p / "__init__.py").exists()}
+    plugins |= {p.name for p in ROOT.glob("tests/toy_plugin/sciml_*") if (p / "__init__.py").exists()}
+    assert plugins, "found no plugin packages"
+    cfg = _importlinter()
+    contracts = {c["id"]: c for c in cfg["contracts"]}
+    assert plugins <= set(cfg["root_packages"])
+    assert plugins <= set(contracts["public-api"]["source_modules"])
+    assert plugins <= set(contracts["core-no-plugins"]["forbidden_modules"])
+
+
+def test_contracts_hold_on_this_tree():
+    res = subprocess.run([_tool("lint-imports"), "--no-cache"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    assert " BROKEN" not in res.stdout and "0 broken" in res.stdout
+
+
+def test_a_plugin_importing_a_core_module_breaks_the_contract(tmp_path):
+    pkg = tmp_path / "sciml_sneaky"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("import sciml\n")
+    (pkg / "ok.py").write_text("from sciml import UserError, file_sha256\n")
+    (pkg / "bad.py").write_text("from sciml.caching import file_sha256\n")
+    public = next(c for c in _importlinter()["contracts"] if c["id"] == "public-api")
+    config = tmp_path / ".importlinter"
+    config.write_text("[importlinter]\nroot_packages =\n    sciml\n    sciml_sneaky\n\n"
+                      f"[importlinter:contract:public-api]\nname = {public['name']}\ntype = forbidden\n"
+                      "source_modules =\n    sciml_sneaky\nforbidden_modules =\n"
+                      + "".join(f"    {m}\n" for m in public["forbidden_modules"])
+                      + f"allow_indirect_imports = {public['allow_indirect_imports']}\n")
+    env = {"PYTHONPATH": str(tmp_path), "PATH": str(BIN)}
+    res = subprocess.run([_tool("lint-imports"), "--no-cache", "--config", str(config)], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "BROKEN" in res.stdout and "sciml_sneaky.bad -> sciml.caching" in res.stdout
+    assert "sciml_sneaky.ok" not in res.stdout  # the public API is allowed
+    (pkg / "bad.py").unlink()
+    res = subprocess.run([_tool("lint-imports"), "--no-cache", "--config", str(config)], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
+
