@@ -21,18 +21,18 @@ class Bomb:
         return (os.system, (f"touch {self.marker}",))
 
 
-def test_pickle_bomb_in_last_pt_is_refused_not_run(tmp_path, caplog):
-    from sciml.training import load_checkpoint
+def test_pickle_bomb_in_a_checkpoint_is_refused_not_run(tmp_path, caplog):
+    from sciml.engine import _usable_checkpoint
 
     marker = tmp_path / "pwned"
-    last = tmp_path / "last.pt"
-    torch.save({"model": Bomb(marker), "optimizer": {}, "epoch": 0, "best": 0.0, "best_epoch": 0, "stale": 0}, last)
+    last = tmp_path / "fit.last.ckpt"
+    torch.save({"state_dict": {"net.w": Bomb(marker)}, "loops": {}}, last)
     with pytest.raises(pickle.UnpicklingError):  # what torch does with it on its own
         torch.load(last, weights_only=True)
-    with caplog.at_level(logging.WARNING, logger="sciml.training"):
-        assert load_checkpoint(last) is None
+    with caplog.at_level(logging.WARNING, logger="sciml.engine"):
+        assert _usable_checkpoint(last) is False
     assert not marker.exists() and "cannot be loaded safely" in caplog.text
-    assert (tmp_path / "last.pt.corrupt").exists() and not last.exists()
+    assert (tmp_path / "fit.last.ckpt.corrupt").exists() and not last.exists()
 
 
 def test_pickle_bomb_in_a_trial_directory_does_not_run_when_training_resumes(tmp_path):
@@ -43,7 +43,7 @@ def test_pickle_bomb_in_a_trial_directory_does_not_run_when_training_resumes(tmp
 
     marker = tmp_path / "pwned"
     ctx = make_context(tmp_path)
-    torch.save({"model": Bomb(marker)}, ctx.run_dir / "last.pt")
+    torch.save({"state_dict": {"net.w": Bomb(marker)}, "loops": {}}, ctx.run_dir / "fit.last.ckpt")
     data = LinearData(LinearData.Config(), ctx)
     data.prepare()
     rep = FileReporter(ctx.run_dir)

@@ -64,6 +64,8 @@ class Context:
         device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``, resolved from ``--device``.
         progress: whether progress bars may be shown (False in Ray workers / no TTY).
         in_tune: True inside a Ray Tune trial.
+        threads: torch intra-op threads for this trial (``--cpus-per-trial``, ``--cpus``);
+            ``None`` leaves torch's default. Applied by the engine (:mod:`sciml.engine`).
     """
 
     run_dir: Path
@@ -72,6 +74,7 @@ class Context:
     device: str = "cpu"
     progress: bool = False
     in_tune: bool = False
+    threads: int | None = None
 
 
 class Reporter(Protocol):
@@ -83,8 +86,9 @@ class Reporter(Protocol):
     def report(self, step: int, metrics: Mapping[str, float]) -> None:
         """Record metrics at ``step`` (an epoch): MLflow metrics, a Tune report, the bar."""
 
-    def checkpoint(self, state: Mapping[str, Any], *, best: bool = False) -> Path:
-        """Save a torch state (``last.pt``; also ``best.pt`` when ``best``); returns its path."""
+    def checkpoint_written(self, path: Path) -> None:
+        """The engine wrote a training checkpoint at ``path`` (after reporting that epoch's
+        metrics): keep it where a retry or ``sciml resume`` finds it (Tune's checkpoint)."""
 
     def log_figure(self, figure: Any, filename: str) -> None:
         """Save a matplotlib figure as an artifact (``filename`` ends in .png/.svg)."""

@@ -70,14 +70,19 @@ class RecordingReporter:
         return [m[name] for _, m in self.metrics if name in m]
 
     def checkpoint(self, state: Mapping[str, Any], *, best: bool = False) -> Path:
+        """Transitional (issue 12): for plugin loops not yet on :mod:`sciml.engine`; saves ``last.pt``."""
         import torch
 
-        path = self.root / "last.pt"
+        root = getattr(self, "run_dir", None) or self.root
+        path = Path(root) / "last.pt"
         torch.save(dict(state), path)
         if best:
-            torch.save(dict(state), self.root / "best.pt")
-        self.checkpoints.append(path)
+            torch.save(dict(state), Path(root) / "best.pt")
+        self.checkpoint_written(path)
         return path
+
+    def checkpoint_written(self, path: str | Path) -> None:
+        self.checkpoints.append(Path(path))
 
     def log_figure(self, figure: Any, filename: str) -> None:
         path = self.root / filename
@@ -199,3 +204,75 @@ if pytest is not None:
         """A temporary tracking store and cache; yields ``SCIML_HOME``."""
         with isolated_store(tmp_path) as home:
             yield home
+
+
+def check_resume(build, tmp_path: str | Path, interrupt_at: int = 1, *, stage: str | None = None,
+                 seed: int = 0) -> dict[str, float]:
+    """Train twice from the same seed, once straight through and once interrupted at the start of
+    epoch ``interrupt_at`` (as Ctrl-C would, after the previous epoch's checkpoint) and then
+    resumed, and compare the two.
+
+    Args:
+        build: ``build(context) -> (trainer, model, dataset)``, fresh objects on each call (the
+            helper seeds python, numpy and torch with ``seed`` before each call).
+        tmp_path: a directory for the two runs.
+        interrupt_at: the epoch whose start is interrupted (``0 < interrupt_at < max_epochs``).
+        stage: with several fits in one trial, the stage to interrupt (:func:`sciml.fit`).
+
+    Returns:
+        ``{"max_weight_diff", "max_metric_diff", "steps"}``: the largest absolute difference
+        between the final weights and between the reported metrics of the same step, and the
+        number of steps reported.
+
+    Raises:
+        AssertionError: the interrupted run was not interrupted, a step was reported twice
+            or missed, or the two runs report different metric names.
+    """
+    import os
+
+    from sciml.engine import FAULT_ENV
+    from sciml.training import seed_everything
+
+    tmp_path = Path(tmp_path)
+
+    def train(sub: str, env: str | None):
+        ctx = make_context(tmp_path / sub, seed=seed)
+        seed_everything(seed)
+        trainer, model, data = build(ctx)
+        rep = RecordingReporter(tmp_path / sub / "reports")
+        old = os.environ.pop(FAULT_ENV, None)
+        if env:
+            os.environ[FAULT_ENV] = env
+        try:
+            trainer.fit(model, data, rep)
+        finally:
+            os.environ.pop(FAULT_ENV, None)
+            if old is not None:
+                os.environ[FAULT_ENV] = old
+        return model, rep
+
+    straight, rep_a = train("straight", None)
+    spec = f"{stage}:{interrupt_at}" if stage else str(interrupt_at)
+    try:
+        train("interrupted", spec)
+    except KeyboardInterrupt:
+        pass
+    else:
+        raise AssertionError(f"the run was not interrupted at epoch {interrupt_at} ({spec})")
+    resumed, rep_b = train("interrupted", None)
+    steps_a = [s for s, _ in rep_a.metrics]
+    steps_b = [s for s, _ in rep_b.metrics]
+    assert len(set(steps_b)) == len(steps_b), f"a step was reported twice after resuming: {steps_b}"
+    assert steps_b == steps_a[len(steps_a) - len(steps_b):] and steps_b, \
+        f"the resumed run reported steps {steps_b}; the straight run {steps_a}"
+    assert len(steps_b) < len(steps_a), "the resumed run retrained from the start"
+    a, b = dict(rep_a.metrics), dict(rep_b.metrics)
+    metric_diff = 0.0
+    for step in steps_b:
+        assert set(a[step]) == set(b[step]), f"step {step}: metric names differ"
+        metric_diff = max([metric_diff, *(abs(a[step][k] - b[step][k]) for k in a[step]
+                                          if k != "time_s")])
+    wa, wb = straight.state_dict(), resumed.state_dict()
+    weight_diff = max((float((wa[k].float() - wb[k].float()).abs().max()) for k in wa
+                       if hasattr(wa[k], "float") and wa[k].numel()), default=0.0)
+    return {"max_weight_diff": weight_diff, "max_metric_diff": metric_diff, "steps": float(len(steps_a))}

@@ -3,8 +3,8 @@
 The same :func:`execute_trial` runs in-process (``sciml run``) and inside Ray workers
 (``sciml run --tune``). It writes everything it produces under ``context.run_dir``::
 
-    run_dir/last.pt, best.pt       training checkpoints (torch state, weights_only-loadable);
-                                   last.pt.sha256 is its hash, checked before resuming
+    run_dir/<stage>.last.ckpt      the engine's Lightning checkpoint of each fit (default stage
+                                   ``fit``), resumed from; <stage>.done.json marks a finished fit
     run_dir/artifacts/             figures, JSON, split indices, the resolved config
     run_dir/model/                 state_dict.pt + config.yaml + metadata.json (see modelio)
     run_dir/outcome.json           metrics, results, acceptance, timings
@@ -31,7 +31,7 @@ class FileReporter:
     Args:
         run_dir: the trial directory.
         sink: ``sink(step, metrics)``; MLflow in-process, ``tune.report`` in Ray.
-        on_checkpoint: ``on_checkpoint(path)`` after each checkpoint (Tune attaches it).
+        on_checkpoint: ``on_checkpoint(path)`` after the engine wrote a checkpoint (Tune attaches it).
         progress: allow progress bars.
     """
 
@@ -52,25 +52,20 @@ class FileReporter:
             self.sink(int(step), clean)
 
     def checkpoint(self, state: Mapping[str, Any], *, best: bool = False) -> Path:
+        """Transitional (issue 12): for plugin loops not yet on :mod:`sciml.engine`; saves ``last.pt``."""
         import torch
 
-        from sciml.caching import file_sha256
-
-        path = self.run_dir / "last.pt"
-        tmp = path.with_suffix(".tmp")
-        torch.save(dict(state), tmp)
-        digest = file_sha256(tmp)
-        side = self.run_dir / "last.pt.sha256"
-        side.unlink(missing_ok=True)  # a crash between the two renames leaves no stale hash behind
-        tmp.replace(path)
-        side_tmp = side.with_suffix(".tmp")
-        side_tmp.write_text(digest)
-        side_tmp.replace(side)
+        root = getattr(self, "run_dir", None) or self.root
+        path = Path(root) / "last.pt"
+        torch.save(dict(state), path)
         if best:
-            shutil.copyfile(path, self.run_dir / "best.pt")
-        if self.on_checkpoint is not None:
-            self.on_checkpoint(path)
+            torch.save(dict(state), Path(root) / "best.pt")
+        self.checkpoint_written(path)
         return path
+
+    def checkpoint_written(self, path: Path) -> None:
+        if self.on_checkpoint is not None:
+            self.on_checkpoint(Path(path))
 
     def _target(self, filename: str) -> Path:
         from sciml.caching import safe_child
@@ -211,6 +206,7 @@ def execute_trial(config: Mapping[str, Any], context: Context, reporter: FileRep
 
 def _execute(config: Mapping[str, Any], context: Context, reporter: FileReporter) -> dict[str, Any]:
     from sciml.config import to_yaml
+    from sciml.engine import apply_threads
     from sciml.modelio import json_roundtrip, save_model_dir
     from sciml.protocol import flatten_baselines
     from sciml.registry import get_registry
@@ -219,6 +215,7 @@ def _execute(config: Mapping[str, Any], context: Context, reporter: FileReporter
 
     t0 = time.time()
     registry = get_registry()
+    apply_threads(context)  # the one place a trial's torch threads are set (data preparation included)
     seed_everything(int(config["seed"]))
     (context.run_dir / "artifacts").mkdir(parents=True, exist_ok=True)
     (context.run_dir / "artifacts" / "config.yaml").write_text(to_yaml(config))
