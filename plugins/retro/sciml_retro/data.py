@@ -37,11 +37,14 @@ BUILTIN_REACTIONS = DATA_DIR / "uspto_ord_mapped.jsonl.gz"
 
 
 def load_mapped(path: str | Path | None = None) -> list[dict]:
-    """Mapped reactions ``[{"id", "mapped", ...}]`` from a JSON-lines file (``.gz`` accepted) as written by
-    :mod:`sciml_retro.mapping`; default: the committed USPTO/ORD set. Rows whose mapping failed are dropped.
+    """Mapped reactions ``[{"id", "mapped", "confidence"}]`` from a JSON-lines file (``.gz`` accepted) as written
+    by :mod:`sciml_retro.mapping`; default: the committed USPTO/ORD set. Rows whose mapping failed are dropped.
 
-    A plain reaction file (any layout of :func:`sciml_retro.reactions.load_reactions`) whose reaction SMILES
-    already carry atom maps is accepted too.
+    ``confidence`` is RXNMapper's confidence of the atom mapping (the ``confidence`` field that
+    ``RXNMapper.get_attention_guided_atom_maps`` returns, written by :mod:`sciml_retro.mapping`), in [0, 1];
+    NaN when the file carries none. A plain reaction file (any layout of
+    :func:`sciml_retro.reactions.load_reactions`) whose reaction SMILES already carry atom maps is accepted
+    too; its confidences are NaN (unknown: the confidence filter keeps such reactions).
 
     Raises:
         UserError: missing file or no mapped reaction in it.
@@ -61,14 +64,16 @@ def load_mapped(path: str | Path | None = None) -> list[dict]:
                 except json.JSONDecodeError:
                     raise UserError(f"{path}:{i} is not a JSON line") from None
                 if row.get("mapped"):
-                    rows.append({"id": str(row.get("id", i)), "mapped": row["mapped"]})
+                    conf = row.get("confidence")
+                    rows.append({"id": str(row.get("id", i)), "mapped": row["mapped"],
+                                 "confidence": float(conf) if conf is not None else float("nan")})
     else:
         from sciml_retro.reactions import load_reactions, reaction_smiles
 
         for rec in load_reactions(path):
             rxn = reaction_smiles(rec)
             if ":" in rxn:
-                rows.append({"id": rec["id"], "mapped": rxn})
+                rows.append({"id": rec["id"], "mapped": rxn, "confidence": float("nan")})
     if not rows:
         raise UserError(
             f"{str(path)!r} holds no atom-mapped reaction; map it first with "
@@ -126,16 +131,75 @@ def deduplicate(table: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], in
     return {name: col[keep] for name, col in table.items()}, int(len(keys) - len(keep))
 
 
-def extract_table(rows: list[dict], progress=lambda it, **kw: it) -> dict[str, np.ndarray]:
-    """Per reaction: canonical product, dot-joined canonical reactants, retro template ('' if none) and
-    the canonical reaction SMILES (:func:`reaction_key`).
+def mapped_reactants(mapped_rxn: str) -> tuple[str, ...] | None:
+    """Sorted canonical SMILES of the reactant-side molecules that give at least one atom to the product
+    (the molecules a retro template regenerates; reagents and solvents give none), or None if unparsable."""
+    from rdkit import Chem
 
-    Returns string arrays ``ids``, ``products``, ``reactants``, ``templates``, ``keys`` of shape
-    ``(n_reactions,)``. Reactions whose product or reactants RDKit cannot parse are dropped.
+    parts = mapped_rxn.split(">")
+    if len(parts) != 3:
+        return None
+    prod = Chem.MolFromSmiles(parts[2])
+    if prod is None:
+        return None
+    pmaps = {a.GetAtomMapNum() for a in prod.GetAtoms() if a.GetAtomMapNum()}
+    out = []
+    for smi in parts[0].split("."):
+        mol = Chem.MolFromSmiles(smi)
+        if mol is None:
+            return None
+        if any(a.GetAtomMapNum() in pmaps for a in mol.GetAtoms()):
+            out.append(canonical_smiles(smi))
+    return tuple(sorted(out)) if out else None
+
+
+def _flat(smiles: tuple[str, ...]) -> tuple[str, ...]:
+    """Stereo-free canonical SMILES of each molecule, sorted."""
+    from rdkit import Chem
+
+    out = []
+    for s in smiles:
+        mol = Chem.MolFromSmiles(s)
+        out.append(Chem.MolToSmiles(mol, isomericSmiles=False) if mol is not None else s)
+    return tuple(sorted(out))
+
+
+def roundtrip_check(template: str, mapped_rxn: str) -> int:
+    """rdchiral round trip of a template against the reaction it was extracted from.
+
+    The retro template is applied to the recorded product (:func:`sciml_retro.templates.apply_template`);
+    it passes when one outcome equals the recorded reactants that give atoms to the product
+    (:func:`mapped_reactants`). Returns 2 = exact match, 1 = match only after removing stereo marks (the record
+    gives stereo on one side only), 0 = the template does not regenerate its own reaction (a mis-mapping, an
+    incomplete record or an extraction failure), -1 = no template.
+    """
+    from sciml_retro.templates import apply_template
+
+    if not template:
+        return -1
+    recorded = mapped_reactants(mapped_rxn)
+    product = canonical_smiles(mapped_rxn.split(">")[-1])
+    if recorded is None or product is None:
+        return 0
+    outcomes = apply_template(template, product)
+    if recorded in outcomes:
+        return 2
+    flat = _flat(recorded)
+    return 1 if any(_flat(o) == flat for o in outcomes) else 0
+
+
+def extract_table(rows: list[dict], progress=lambda it, **kw: it) -> dict[str, np.ndarray]:
+    """Per reaction: canonical product, dot-joined canonical reactants, retro template ('' if none), the
+    canonical reaction SMILES (:func:`reaction_key`), RXNMapper's mapping confidence (NaN if unknown) and
+    the rdchiral round trip of the template (:func:`roundtrip_check`: 2, 1, 0 or -1).
+
+    Returns arrays ``ids``, ``products``, ``reactants``, ``templates``, ``keys`` (str), ``confidence``
+    (float64) and ``roundtrip`` (int8), each of shape ``(n_reactions,)``. Reactions whose product or
+    reactants RDKit cannot parse are dropped.
     """
     from sciml_retro.templates import extract_template
 
-    ids, prods, reacs, tpls, keys = [], [], [], [], []
+    ids, prods, reacs, tpls, keys, conf, rt = [], [], [], [], [], [], []
     for row in progress(rows, total=len(rows), desc="templates"):
         parts = row["mapped"].split(">")
         if len(parts) != 3:
@@ -151,9 +215,52 @@ def extract_table(rows: list[dict], progress=lambda it, **kw: it) -> dict[str, n
         reacs.append(".".join(sorted(reac)))
         tpls.append(tpl)
         keys.append(key)
+        c = row.get("confidence")
+        conf.append(float(c) if c is not None else float("nan"))
+        rt.append(roundtrip_check(tpl, row["mapped"]))
     return {"ids": np.array(ids, dtype=str), "products": np.array(prods, dtype=str),
             "reactants": np.array(reacs, dtype=str), "templates": np.array(tpls, dtype=str),
-            "keys": np.array(keys, dtype=str)}
+            "keys": np.array(keys, dtype=str), "confidence": np.array(conf, dtype=np.float64),
+            "roundtrip": np.array(rt, dtype=np.int8)}
+
+
+def template_trust(table: dict, min_confidence: float = 0.0, roundtrip: bool = True) -> np.ndarray:
+    """Boolean mask ``(n_reactions,)``: reactions whose template may enter the library.
+
+    A reaction is kept when it has a template, its RXNMapper confidence is >= ``min_confidence`` (an unknown,
+    NaN, confidence passes) and, with ``roundtrip``, its template regenerates its recorded reactants
+    (:func:`roundtrip_check` >= 1).
+    """
+    has = np.array([bool(t) for t in table["templates"]], dtype=bool)
+    conf = np.asarray(table.get("confidence", np.full(len(has), np.nan)), dtype=np.float64)
+    keep = has & (np.isnan(conf) | (conf >= min_confidence))
+    if roundtrip:
+        keep &= np.asarray(table.get("roundtrip", np.full(len(has), 2)), dtype=np.int64) >= 1
+    return keep
+
+
+def filter_counts(table: dict, split, min_confidence: float, roundtrip: bool, min_count: int = 1) -> dict:
+    """What each template filter removes from the training library (counted on training reactions, split 0).
+
+    Returns ``{"library_unfiltered", "library", "removed_by_roundtrip", "removed_by_confidence",
+    "reactions_failing_roundtrip", "reactions_below_confidence"}``: library sizes (templates with >= ``min_count``
+    kept training reactions) and, per filter applied alone, the library templates it removes and the training
+    reactions (with a template) it rejects.
+    """
+    train = np.asarray(split) == 0
+    has = np.array([bool(t) for t in table["templates"]], dtype=bool) & train
+
+    def lib(mask):
+        return len(template_library(table["templates"], split, min_count, keep=mask)[0])
+
+    full = lib(has)
+    rt_only = template_trust(table, 0.0, True) & train
+    conf_only = template_trust(table, min_confidence, False) & train
+    both = template_trust(table, min_confidence, roundtrip) & train
+    return {"library_unfiltered": full, "library": lib(both),
+            "removed_by_roundtrip": full - lib(rt_only), "removed_by_confidence": full - lib(conf_only),
+            "reactions_failing_roundtrip": int((has & ~rt_only).sum()),
+            "reactions_below_confidence": int((has & ~conf_only).sum())}
 
 
 def builtin_stock(products, reactants, extra=COMMON_REAGENTS) -> Stock:
@@ -262,13 +369,25 @@ def route_split(table: dict, stock: Stock, *, min_steps=2, max_steps=10, test_fr
             "route_steps": [len(r) for r in chosen[2][1]]}
 
 
-def template_library(templates, split, min_count: int) -> tuple[list[str], np.ndarray, dict]:
+def template_library(templates, split, min_count: int, keep=None) -> tuple[list[str], np.ndarray, dict]:
     """Templates occurring >= ``min_count`` times among training reactions (most frequent first).
 
+    ``keep`` (bool, shape ``(n_reactions,)``, optional; see :func:`template_trust`) restricts the count to the
+    reactions whose template is trusted; a template is a class only through trusted training reactions.
     Returns ``(library, labels, counts)``: ``labels[i]`` = library index of reaction i's template or -1.
     """
-    counts = Counter(t for t, s in zip(templates, split, strict=True) if t and s == 0)
+    keep = np.ones(len(templates), dtype=bool) if keep is None else np.asarray(keep, dtype=bool)
+    counts = Counter(t for t, s, k in zip(templates, split, keep, strict=True) if t and s == 0 and k)
     library = sorted((t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t))
     index = {t: i for i, t in enumerate(library)}
     labels = np.array([index.get(t, -1) for t in templates], dtype=np.int64)
     return library, labels, counts
+
+
+def precedents(table: dict, split, labels, library) -> list[list[list[str]]]:
+    """Per library template, the training reactions it came from: ``[[[id, "reactants>>product"], ...], ...]``
+    (canonical SMILES, no atom maps). Reactions are those of split 0 whose label is the template."""
+    out: list[list[list[str]]] = [[] for _ in library]
+    for i in np.flatnonzero((np.asarray(split) == 0) & (np.asarray(labels) >= 0)):
+        out[int(labels[i])].append([str(table["ids"][i]), f"{table['reactants'][i]}>>{table['products'][i]}"])
+    return out

@@ -88,6 +88,11 @@ class RetroDataset(sciml.Dataset):
                                       "reaction SMILES/CSV/JSON with maps); empty: the committed USPTO/ORD set")
         stock_file: str = Field("", description="stock for search (one SMILES or InChIKey per line); empty: built-in stock")
         template_min_count: int = Field(3, ge=1, le=1000, description="K: templates with >= K training occurrences are classes")
+        template_min_confidence: float = Field(
+            0.0, ge=0.0, le=1.0, description="drop templates whose reactions' RXNMapper mapping confidence is below this "
+            "(unknown confidences pass); chosen on the validation routes (bench/retro_template_filters.py)")
+        template_roundtrip: bool = Field(True, description="keep a template only if applying it to its own recorded "
+                                         "product regenerates the recorded reactants (rdchiral round trip)")
         radius: int = Field(2, ge=1, le=4, description="Morgan fingerprint radius (bonds)")
         n_bits: int = Field(2048, ge=64, le=16384, description="fingerprint length (bits)")
         min_steps: int = Field(2, ge=1, le=20, description="benchmark targets: shortest route >= this many reactions")
@@ -106,7 +111,7 @@ class RetroDataset(sciml.Dataset):
         src = self._source()
         if not src.is_file():
             raise sciml.UserError(f"dataset.mapped_reactions {str(src)!r} does not exist")
-        key = sciml.content_hash({"file": file_sha256(src), "limit": self.config.limit, "v": 2})
+        key = sciml.content_hash({"file": file_sha256(src), "limit": self.config.limit, "v": 3})
 
         def build():
             rows = D.load_mapped(src)
@@ -124,12 +129,13 @@ class RetroDataset(sciml.Dataset):
         table, tkey = self._table()
         self.table = table
         stock_builtin = D.builtin_stock(table["products"], table["reactants"])
-        key = sciml.content_hash({"table": tkey, "cfg": c.model_dump(exclude={"stock_file"}), "v": 2})
+        key = sciml.content_hash({"table": tkey, "cfg": c.model_dump(exclude={"stock_file"}), "v": 3})
 
         def build():
             sp = D.route_split(table, stock_builtin, min_steps=c.min_steps, max_steps=c.max_steps,
                                test_fraction=c.test_fraction, val_fraction=c.val_fraction, seed=c.split_seed)
-            library, labels, _ = D.template_library(table["templates"], sp["split"], c.template_min_count)
+            keep = D.template_trust(table, c.template_min_confidence, c.template_roundtrip)
+            library, labels, _ = D.template_library(table["templates"], sp["split"], c.template_min_count, keep=keep)
             fps = np.stack([np.packbits(morgan_fingerprint(p, c.radius, c.n_bits)) for p in table["products"]])
             rng = np.random.default_rng(c.split_seed)
             fx, ffp, fy, fsplit = [], [], [], []
@@ -157,10 +163,13 @@ class RetroDataset(sciml.Dataset):
                 "filter_fp": np.array(ffp, dtype=np.uint8).reshape(-1, nb // 8)[order],
                 "filter_y": np.array(fy, dtype=np.int8)[order], "filter_split": np.array(fsplit, dtype=np.int8)[order],
             }
-            return arrays, {"n_benchmark": sp["n_benchmark"]}
+            counts = D.filter_counts(table, sp["split"], c.template_min_confidence, c.template_roundtrip,
+                                     c.template_min_count)
+            return arrays, {"n_benchmark": sp["n_benchmark"], "filter_counts": counts}
 
         self.arrays, meta = sciml.cached_arrays(Path(self.context.cache_dir) / f"retro-prep-{key}.npz", build)
         self.n_benchmark = int(meta.get("n_benchmark", 0))
+        self.filter_counts = dict(meta.get("filter_counts", {}))
         self.library = [str(t) for t in self.arrays["library"]]
         # test benchmark targets (``targets``) and validation ones, with their reference routes
         self.targets = [str(t) for t in self.arrays["targets"]]
@@ -169,8 +178,9 @@ class RetroDataset(sciml.Dataset):
         self.val_target_routes = [[int(i) for i in r.split()] for r in self.arrays["val_target_routes"]]
         self.stock = Stock.from_file(c.stock_file) if c.stock_file else stock_builtin
         self._key = key
+        prec = D.precedents(table, self.arrays["split"], self.arrays["labels"], self.library)
         self.metadata = {"n_bits": c.n_bits, "radius": c.radius, "n_templates": len(self.library),
-                         "templates": self.library}
+                         "templates": self.library, "precedents": prec}
 
     def benchmark(self, split: Literal["val", "test"]) -> tuple[list[str], list[list[int]]]:
         """Held-out benchmark targets of ``split`` and their reference routes (reaction indices).
@@ -191,11 +201,13 @@ class RetroDataset(sciml.Dataset):
         return [(str(self.table["products"][j]), str(self.table["reactants"][j])) for j in routes[i]]
 
     def template_counts(self) -> np.ndarray:
-        """Training occurrences of each library template, shape ``(n_library,)`` (the frequency prior of the
-        policy-free baseline)."""
+        """Trusted training occurrences of each library template (:func:`sciml_retro.data.template_trust`), shape
+        ``(n_library,)`` (the frequency prior of the policy-free baseline)."""
         from collections import Counter
 
-        counts = Counter(t for t, s in zip(self.table["templates"], self.arrays["split"], strict=True) if s == 0)
+        keep = D.template_trust(self.table, self.config.template_min_confidence, self.config.template_roundtrip)
+        counts = Counter(t for t, s, k in zip(self.table["templates"], self.arrays["split"], keep, strict=True)
+                         if s == 0 and k)
         return np.array([counts[t] for t in self.library], dtype=np.int64)
 
     def split(self, name: Literal["train", "val", "test"]):
@@ -219,7 +231,8 @@ class RetroDataset(sciml.Dataset):
 
     def summary(self) -> dict:
         """Counts: reactions (after removing duplicates), duplicates removed, templates, library size, stock size,
-        benchmark targets."""
+        benchmark targets, and what the template filters removed (``templates_removed_by_roundtrip``,
+        ``templates_removed_by_confidence``: library templates each filter removes on its own)."""
         from collections import Counter
 
         counts = Counter(t for t in self.table["templates"] if t)
@@ -230,4 +243,5 @@ class RetroDataset(sciml.Dataset):
                 "n_stock": len(self.stock), "n_benchmark": self.n_benchmark, "n_heldout_targets": len(self.targets),
                 "n_val_targets": len(self.val_targets),
                 "n_train": int((s == 0).sum()), "n_val": int((s == 1).sum()), "n_test": int((s == 2).sum()),
-                "n_filter_examples": int(len(self.arrays["filter_y"]))}
+                "n_filter_examples": int(len(self.arrays["filter_y"])),
+                **{f"templates_{k}": v for k, v in getattr(self, "filter_counts", {}).items()}}

@@ -46,6 +46,8 @@ class RetroPolicy(nn.Module):
         self.n_bits = int(metadata["n_bits"])
         self.radius = int(metadata.get("radius", 2))
         self.templates: list[str] = list(metadata.get("templates", []))
+        # per template: the training reactions it came from, [[id, "reactants>>product"], ...] (route precedents)
+        self.precedents: list[list[list[str]]] = [list(p) for p in metadata.get("precedents", [])]
         n_templates = int(metadata["n_templates"])
         if n_templates < 1:
             raise sciml.UserError(
@@ -70,15 +72,31 @@ class RetroPolicy(nn.Module):
     def _store_templates(self) -> None:
         import json
 
-        raw = json.dumps({"templates": self.templates, "n_bits": self.n_bits, "radius": self.radius}).encode()
+        lib = {"templates": self.templates, "n_bits": self.n_bits, "radius": self.radius}
+        if self.precedents:
+            lib["precedents"] = self.precedents
+        raw = json.dumps(lib).encode()
         self.register_buffer("template_library", torch.tensor(list(raw), dtype=torch.uint8))
 
     @staticmethod
     def decode_library(buffer: torch.Tensor) -> dict:
-        """``{"templates", "n_bits", "radius"}`` from the ``template_library`` buffer of a state dict."""
+        """``{"templates", "n_bits", "radius"[, "precedents"]}`` from the ``template_library`` buffer of a state
+        dict."""
         import json
 
         return json.loads(bytes(buffer.to(torch.uint8).tolist()).decode())
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # The library buffer's length is that of its JSON text: a checkpoint whose library carries precedents
+        # (or not) loads into a model built from other metadata; templates and precedents follow the checkpoint.
+        key = prefix + "template_library"
+        if key in state_dict and state_dict[key].shape != self.template_library.shape:
+            self.template_library = torch.empty_like(state_dict[key], dtype=torch.uint8)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        if key in state_dict:
+            lib = self.decode_library(state_dict[key])
+            self.templates = list(lib.get("templates", self.templates))
+            self.precedents = [list(p) for p in lib.get("precedents", self.precedents)]
 
     # -- networks ---------------------------------------------------------------------------------
     def forward(self, fp: torch.Tensor) -> torch.Tensor:

@@ -64,12 +64,18 @@ def sciml_register_commands(cli):
         """Retrosynthesis planning (3N-MCTS)."""
 
     @retro.command()
-    @click.argument("smiles")
+    @click.argument("smiles", required=False)
+    @click.option("--targets", "targets", default=None, type=click.Path(),
+                  help="plan every target of this file (one SMILES [name] per line, or a CSV with a 'smiles' column)")
+    @click.option("--output-dir", "output_dir", default=None, type=click.Path(),
+                  help="with --targets: summary.csv and one JSON (+ PNG) per target go here")
+    @click.option("--workers", type=int, default=1, show_default=True, help="with --targets: parallel processes")
     @click.option("--time-limit", type=float, default=10.0, show_default=True, help="search time limit (s)")
     @click.option("--model", "model", default="models:/sciml-retro@champion", show_default=True,
                   help="MLflow model URI, or a trial's model directory (.sciml/runs/PARENT/TRIAL/model)")
     @click.option("--stock", "stock", default=None, help="stock file: one SMILES or InChIKey per line (default: built-in)")
-    @click.option("--output", "output", default=None, help="write routes JSON here (and a PNG picture beside it)")
+    @click.option("--output", "output", default=None,
+                  help="write routes JSON here (AiZynthFinder reaction-tree layout) and a PNG of all routes beside it")
     @click.option("--max-routes", type=int, default=3, show_default=True, help="stop after this many routes")
     @click.option("--max-depth", type=int, default=10, show_default=True, help="maximum reactions on a route")
     @click.option("--iterations", type=int, default=100000, show_default=True, help="MCTS iteration limit")
@@ -78,11 +84,21 @@ def sciml_register_commands(cli):
     @click.option("--keep-target-in-stock", is_flag=True, default=False,
                   help="let a target that is in the stock count as made (a 0-step route); by default it is taken out")
     @click.option("--seed", type=int, default=0, show_default=True)
-    def plan(smiles, time_limit, model, stock, output, max_routes, max_depth, iterations, c_puct, use_filter,
-             keep_target_in_stock, seed):
-        """Plan a synthesis route for SMILES down to purchasable molecules."""
-        from sciml_retro.cli import plan_command
+    def plan(smiles, targets, output_dir, workers, time_limit, model, stock, output, max_routes, max_depth, iterations,
+             c_puct, use_filter, keep_target_in_stock, seed):
+        """Plan synthesis routes for SMILES (or every target of --targets FILE) down to purchasable molecules."""
+        from sciml_retro.cli import batch_command, plan_command
 
+        if (smiles is None) == (targets is None):
+            raise click.UsageError("give one target SMILES or --targets FILE (not both)")
+        if targets is not None:
+            if not output_dir:
+                raise click.UsageError("--targets needs --output-dir DIR (summary.csv and one JSON per target)")
+            code = batch_command(targets, output_dir, time_limit=time_limit, model=model, stock=stock,
+                                 max_routes=max_routes, max_depth=max_depth, iterations=iterations, c_puct=c_puct,
+                                 use_filter=use_filter, keep_target_in_stock=keep_target_in_stock, seed=seed,
+                                 workers=workers, echo=click.echo)
+            click.get_current_context().exit(code)
         code = plan_command(smiles, time_limit=time_limit, model=model, stock=stock, output=output,
                             max_routes=max_routes, max_depth=max_depth, iterations=iterations, c_puct=c_puct,
                             use_filter=use_filter, keep_target_in_stock=keep_target_in_stock, seed=seed,

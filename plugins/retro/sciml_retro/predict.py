@@ -24,6 +24,36 @@ def read_targets(path) -> list[str]:
     return [ln.split()[0] for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
 
 
+def read_named_targets(path) -> list[tuple[str, str]]:
+    """``[(name, smiles)]`` from a text file (SMILES, then an optional name, per line; ``#`` comments) or a CSV with
+    a ``smiles`` column and an optional ``name`` or ``id`` column. Unnamed targets are named by their line number.
+
+    Raises:
+        UserError: the file does not exist, has no ``smiles`` column (CSV) or no target.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"target file {str(path)!r} does not exist")
+    out: list[tuple[str, str]] = []
+    if path.suffix.lower() == ".csv":
+        import pandas as pd
+
+        df = pd.read_csv(path)
+        if "smiles" not in df.columns:
+            raise UserError(f"{path}: CSV needs a 'smiles' column; has {list(df.columns)}")
+        names = df["name"] if "name" in df.columns else df["id"] if "id" in df.columns else None
+        for i, smi in enumerate(df["smiles"]):
+            out.append((str(names.iloc[i]) if names is not None else f"t{i + 1}", str(smi)))
+    else:
+        for i, ln in enumerate(path.read_text().splitlines(), 1):
+            fields = ln.split("#", 1)[0].split()
+            if fields:
+                out.append((" ".join(fields[1:]) or f"line{i}", fields[0]))
+    if not out:
+        raise UserError(f"target file {str(path)!r} holds no target SMILES")
+    return out
+
+
 def predict(model, config, metadata, input_path):
     import pandas as pd
 

@@ -61,21 +61,35 @@ class Expander:
     """Ranks and applies templates for one molecule: ``expand(smiles) -> [(template_idx, prior, precursors)]``.
 
     ``policy(fp) -> probabilities`` maps a (n_bits,) fingerprint to (n_templates,) probabilities;
-    ``feasibility(product, precursors) -> float`` is the optional in-scope filter. Results are cached.
+    ``feasibility(product, precursors) -> float`` is the optional in-scope filter. ``precedents`` (optional):
+    per template, the ``[id, reaction SMILES]`` training reactions it came from (copied into the routes).
+    ``allowed`` (optional bool mask, shape ``(n_templates,)``): only these templates are applied; the policy's
+    probabilities are renormalised over them. Results are cached.
     """
 
-    def __init__(self, templates, policy, radius=2, n_bits=2048, feasibility=None):
+    def __init__(self, templates, policy, radius=2, n_bits=2048, feasibility=None, precedents=None, allowed=None):
         self.templates = list(templates)
         self.policy = policy
         self.radius, self.n_bits = radius, n_bits
         self.feasibility = feasibility
+        self.precedents = precedents
+        self.allowed = None if allowed is None else np.asarray(allowed, dtype=bool)
+        if self.allowed is not None and self.allowed.shape != (len(self.templates),):
+            raise ValueError(f"allowed has shape {self.allowed.shape}; expected ({len(self.templates)},)")
         self._cache: dict[tuple, list] = {}
         self._probs: dict[str, np.ndarray] = {}
 
     def probs(self, smiles: str) -> np.ndarray:
         if smiles not in self._probs:
-            self._probs[smiles] = np.asarray(self.policy(morgan_fingerprint(smiles, self.radius, self.n_bits)))
+            p = np.asarray(self._raw_probs(smiles), dtype=np.float64)
+            if self.allowed is not None:
+                p = np.where(self.allowed, p, 0.0)
+                p = p / p.sum() if p.sum() > 0 else p
+            self._probs[smiles] = p
         return self._probs[smiles]
+
+    def _raw_probs(self, smiles: str) -> np.ndarray:
+        return self.policy(morgan_fingerprint(smiles, self.radius, self.n_bits))
 
     def expand(self, smiles: str, top_k: int = 50, cum_prob: float = 0.995, use_filter=False, threshold=0.5):
         key = (smiles, top_k, cum_prob, use_filter, threshold)
@@ -276,7 +290,8 @@ class MCTS:
                     self._backup(node, 0.0)
                 else:
                     self._backup(ch, self._rollout(ch, rng) if cfg.rollout_depth else self._partial(ch))
-        routes = [build_route(target, s.path_actions(), self.expander.templates, self.in_stock) for s in solutions]
+        routes = [build_route(target, s.path_actions(), self.expander.templates, self.in_stock,
+                              self.expander.precedents) for s in solutions]
         routes.sort(key=lambda r: (r.n_steps, -r.log_prior))
         uniq, seen = [], set()
         for r in routes:
@@ -304,8 +319,8 @@ class FrequencyExpander(Expander):
     ``(n_templates,)``: training occurrences of each template.
     """
 
-    def __init__(self, templates, counts, radius=2, n_bits=2048):
-        super().__init__(templates, policy=None, radius=radius, n_bits=n_bits)
+    def __init__(self, templates, counts, radius=2, n_bits=2048, precedents=None):
+        super().__init__(templates, policy=None, radius=radius, n_bits=n_bits, precedents=precedents)
         from rdkit import Chem
 
         self.counts = np.asarray(counts, dtype=np.float64)
@@ -313,24 +328,22 @@ class FrequencyExpander(Expander):
             raise ValueError(f"counts has shape {self.counts.shape}; expected ({len(self.templates)},)")
         self.queries = [Chem.MolFromSmarts(t.split(">>")[0]) for t in self.templates]
 
-    def probs(self, smiles: str) -> np.ndarray:
-        if smiles not in self._probs:
-            from rdkit import Chem
+    def _raw_probs(self, smiles: str) -> np.ndarray:
+        from rdkit import Chem
 
-            mol = Chem.MolFromSmiles(smiles)
-            w = np.zeros(len(self.templates))
-            if mol is not None:
-                for j, q in enumerate(self.queries):
-                    if q is not None and self.counts[j] > 0 and mol.HasSubstructMatch(q, useChirality=False):
-                        w[j] = self.counts[j]
-            total = w.sum()
-            self._probs[smiles] = w / total if total > 0 else w
-        return self._probs[smiles]
+        mol = Chem.MolFromSmiles(smiles)
+        w = np.zeros(len(self.templates))
+        if mol is not None:
+            for j, q in enumerate(self.queries):
+                if q is not None and self.counts[j] > 0 and mol.HasSubstructMatch(q, useChirality=False):
+                    w[j] = self.counts[j]
+        total = w.sum()
+        return w / total if total > 0 else w
 
 
-def frequency_planner(templates, counts, stock: Stock, config: SearchConfig | None = None) -> MCTS:
+def frequency_planner(templates, counts, stock: Stock, config: SearchConfig | None = None, precedents=None) -> MCTS:
     """An :class:`MCTS` whose prior is the template frequency (:class:`FrequencyExpander`), no network."""
-    return MCTS(FrequencyExpander(templates, counts), stock, config)
+    return MCTS(FrequencyExpander(templates, counts, precedents=precedents), stock, config)
 
 
 def model_functions(model):
@@ -352,7 +365,9 @@ def model_functions(model):
     return policy, feasibility
 
 
-def planner_from_model(model, stock: Stock, config: SearchConfig | None = None) -> MCTS:
-    """An :class:`MCTS` with the model's template library, expansion policy and in-scope filter."""
+def planner_from_model(model, stock: Stock, config: SearchConfig | None = None, allowed=None) -> MCTS:
+    """An :class:`MCTS` with the model's template library (and its precedents), expansion policy and in-scope
+    filter; ``allowed`` restricts the library (see :class:`Expander`)."""
     policy, feas = model_functions(model)
-    return MCTS(Expander(model.templates, policy, model.radius, model.n_bits, feas), stock, config)
+    return MCTS(Expander(model.templates, policy, model.radius, model.n_bits, feas,
+                         precedents=getattr(model, "precedents", None) or None, allowed=allowed), stock, config)
