@@ -429,3 +429,138 @@ def load_model(uri: str | Path):
     except Exception as exc:
         raise UserError(f"cannot load model {uri!r}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
     return pyfunc.unwrap_python_model().loaded
+
+
+# -- provenance: what a run was made from (dataset inputs, versions, git commit) -----------------
+#: Run and model-version tags of :func:`provenance`.
+TAG_VERSIONS = "sciml.versions"
+TAG_GIT_COMMIT = "sciml.git_commit"
+TAG_GIT_DIRTY = "sciml.git_dirty"
+
+
+def _git(directory: Path, *args: str) -> str | None:
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "-C", str(directory), *args], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def git_state(directory: str | Path | None = None) -> tuple[str | None, bool]:
+    """``(commit, dirty)`` of the git checkout holding ``directory``: by default the one holding
+    the sciml source (an editable install, as in this repository), else the working directory.
+    ``(None, False)`` outside git. ``dirty`` means tracked files differ from the commit."""
+    if directory is None:
+        candidates = [Path(__file__).resolve().parent, Path.cwd()]
+    else:
+        candidates = [Path(directory)]
+    for d in candidates:
+        commit = _git(d, "rev-parse", "HEAD")
+        if commit:
+            return commit, bool(_git(d, "status", "--porcelain", "--untracked-files=no"))
+    return None, False
+
+
+def installed_versions() -> dict[str, str]:
+    """``{"sciml": version, plugin: version, ...}`` of the core and every plugin that loaded
+    (the versions of their distributions; ``"unknown"`` where a plugin has none)."""
+    from sciml import __version__
+    from sciml.plugins import plugin_infos
+
+    out = {"sciml": __version__}
+    for info in plugin_infos():
+        if info.error is None and info.name != "sciml":
+            out[info.name] = info.version or "unknown"
+    return out
+
+
+def provenance() -> dict[str, str]:
+    """The tags that say what made a run: :data:`TAG_VERSIONS` (JSON of :func:`installed_versions`)
+    and, in a git checkout, :data:`TAG_GIT_COMMIT` and :data:`TAG_GIT_DIRTY`."""
+    tags = {TAG_VERSIONS: json.dumps(installed_versions(), sort_keys=True)}
+    commit, dirty = git_state()
+    if commit:
+        tags[TAG_GIT_COMMIT] = commit
+        tags[TAG_GIT_DIRTY] = str(dirty).lower()
+    return tags
+
+
+def version_drift(logged: Mapping[str, str], installed: Mapping[str, str] | None = None) -> list[str]:
+    """One line per package whose installed version differs from ``logged`` (a run's
+    :data:`TAG_VERSIONS`), or that is missing now; empty when everything matches."""
+    installed = installed_versions() if installed is None else installed
+    lines = []
+    for name, version in sorted(logged.items()):
+        now = installed.get(name)
+        if now != version:
+            lines.append(f"{name}: logged {version}, installed {now or 'none'}")
+    return lines
+
+
+def dataset_source(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Where a trial's data came from, as MLflow shows a dataset's source: the dataset component
+    and its options, plus ``uri`` (absolute) when an option names an existing file or folder."""
+    section = dict(config.get("dataset") or {})
+    name = section.pop("name", "unknown")
+    source: dict[str, Any] = {"dataset": name, "config": section}
+    for value in section.values():
+        if isinstance(value, str) and value and ("/" in value or "." in value):
+            p = Path(value).expanduser()
+            if p.exists():
+                source["uri"] = p.resolve().as_uri()
+                break
+    return source
+
+
+def dataset_input_op(run_id: str, config: Mapping[str, Any], digest: str, context: str = "training") -> list[Any]:
+    """The queued write (see :meth:`Tracker._write`) that logs a trial's dataset as an MLflow run
+    input: name = the dataset component (``cgmap:md``), digest = its fingerprint
+    (:meth:`sciml.Dataset.fingerprint`), source = :func:`dataset_source`. It fills the Dataset
+    column of the MLflow UI."""
+    source = dataset_source(config)
+    return ["inputs", run_id, {"name": source["dataset"], "digest": str(digest), "source_type": "sciml",
+                               "source": json.dumps(source, sort_keys=True, default=str), "context": context}]
+
+
+def apply_inputs(client, run_id: str, spec: Mapping[str, Any]) -> None:
+    """Send a :func:`dataset_input_op` to the store (``MlflowClient.log_inputs``)."""
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+    dataset = Dataset(name=spec["name"], digest=spec["digest"], source_type=spec["source_type"], source=spec["source"])
+    client.log_inputs(run_id, datasets=[DatasetInput(dataset, tags=[InputTag(MLFLOW_DATASET_CONTEXT, spec["context"])])])
+
+
+def distribution_of(plugin: str) -> tuple[str | None, str | None, str | None]:
+    """``(distribution name, summary, paper URL)`` of the installed distribution that provides
+    ``plugin`` (its ``sciml`` entry point); the paper is the ``Paper`` entry of its project URLs
+    (``[project.urls] Paper = ...`` in its pyproject.toml). ``None`` where unknown."""
+    import importlib.metadata as md
+
+    for ep in md.entry_points(group="sciml"):
+        if ep.name == plugin and ep.dist is not None:
+            meta = ep.dist.metadata
+            paper = None
+            for item in meta.get_all("Project-URL") or []:
+                label, _, url = item.partition(",")
+                if label.strip().lower() == "paper":
+                    paper = url.strip()
+            return ep.dist.name, meta.get("Summary"), paper
+    return None, None, None
+
+
+def provenance_lines(plugin: str, versions: Mapping[str, str] | None = None, commit: str | None = None,
+                     dirty: bool = False) -> list[str]:
+    """The lines a registered model version's description starts with: the plugin and its
+    version, what it implements, the paper, sciml's version and the git commit."""
+    versions = installed_versions() if versions is None else versions
+    dist, summary, paper = distribution_of(plugin)
+    lines = [f"Plugin: {dist or plugin} {versions.get(plugin, 'unknown')} (sciml {versions.get('sciml', 'unknown')})"
+             + (f": {summary}" if summary else "") + "."]
+    if paper:
+        lines.append(f"Paper: {paper}")
+    if commit:
+        lines.append(f"Code: git commit {commit}{' with uncommitted changes' if dirty else ''}.")
+    return lines
