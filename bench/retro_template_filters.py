@@ -95,6 +95,37 @@ def step_plausibility(routes, model, strict_allowed, trusted_precedents):
             "precedent_tanimoto": mean(prec)}
 
 
+def plan_drugs(a, ds, model, strict, chosen):
+    """Plan the targets of ``a.drugs`` without filters and with round trip + confidence >= ``chosen``."""
+    from sciml_retro.chem import parse_target
+    from sciml_retro.predict import read_named_targets
+    from sciml_retro.search import SearchConfig, planner_from_model
+
+    cfg = SearchConfig(time_limit=a.drug_time_limit, max_routes=3)
+    drugs = read_named_targets(a.drugs)
+    for name, thr, rtrip in (("none", 0.0, False), (f"roundtrip + confidence >= {chosen:g}", chosen, True)):
+        planner = planner_from_model(model, ds.stock, cfg, allowed=allowed_mask(ds, thr, rtrip))
+        print(f"\n## drugs, {a.drug_time_limit:g} s each, filters: {name}")
+        n_solved = n_one = n_steps = n_untrusted = 0
+        for dname, smi in drugs:
+            target = parse_target(smi)
+            res = planner.search(target)
+            best = res.routes[0] if res.routes else None
+            if best is None:
+                print(f"- {dname}: no route ({res.iterations} iterations)")
+                continue
+            n_solved += 1
+            n_one += best.n_steps >= 1
+            untrusted = sum(not strict[rx["template_index"]] for rx in best.steps())
+            n_steps += best.n_steps
+            n_untrusted += untrusted
+            print(f"- {dname}: {best.n_steps} step(s), first route after {res.time_to_first:.2f} s, "
+                  f"{untrusted} step(s) from untrusted templates")
+            print("  " + best.to_text().replace("\n", "\n  "))
+        print(f"summary ({name}): {n_solved}/{len(drugs)} solved, {n_one} with >= 1 step, "
+              f"{n_untrusted}/{n_steps} steps of the best routes from untrusted templates")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="", help="a model URI or model directory (sciml.load_model) of a policy trained "
@@ -108,6 +139,11 @@ def main(argv=None):
     p.add_argument("--cache", default=str(Path.home() / ".cache" / "sciml-retro-bench"))
     p.add_argument("--json", default="")
     p.add_argument("--skip-plan", action="store_true", help="only train (and save) the policy")
+    p.add_argument("--skip-val", action="store_true", help="skip the validation comparison (use --min-confidence)")
+    p.add_argument("--min-confidence", type=float, default=None, help="with --skip-val: the cut to use for --drugs")
+    p.add_argument("--drugs", default="", help="also plan these targets (SMILES name per line, e.g. "
+                   "plugins/retro/sciml_retro/data/drugs.smi) without filters and with the chosen ones, and print the routes")
+    p.add_argument("--drug-time-limit", type=float, default=5.0)
     a = p.parse_args(argv)
 
     import sciml
@@ -148,6 +184,8 @@ def main(argv=None):
     refs = [ds.reference_route(i, "val") for i in range(n)]
     cfg = SearchConfig(time_limit=a.time_limit, max_routes=3)
     rows = []
+    if a.skip_val:
+        settings = []
     print(f"\nvalidation: {n} targets x {a.time_limit:g} s, target out of the stock; library restricted per setting")
     print("| setting | library | removed by round trip | removed by confidence | val solved | mean steps | "
           "untrusted steps | infeasible steps (filter net) | precedent Tanimoto |")
@@ -179,7 +217,9 @@ def main(argv=None):
         print(f"\nchosen on validation: dataset.template_min_confidence = {chosen:g} (highest cut with the best "
               f"validation solved rate among the confidence settings, {best}/{n})")
     else:
-        chosen = None
+        chosen = a.min_confidence
+    if a.drugs and chosen is not None:
+        plan_drugs(a, ds, model, strict, chosen)
     if a.json:
         Path(a.json).write_text(json.dumps({"rows": rows, "chosen_min_confidence": chosen, "n_targets": n,
                                             "time_limit": a.time_limit}, indent=1, default=float))
