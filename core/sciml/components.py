@@ -20,7 +20,8 @@ which is logged and reported, never used to choose. Each baseline is measured on
 splits; the core logs ``baseline.<name>.<metric>`` and flags a champion that does not beat
 every one of them on test.
 
-Model contract, used by the default trainer (``sciml:default``)::
+Model contract, used by the training engine (:func:`sciml.fit`, Lightning; the default
+trainer ``sciml:default`` and every plugin trainer train through it)::
 
     class MyModel(torch.nn.Module):
         class Config(sciml.ComponentConfig):
@@ -30,11 +31,13 @@ Model contract, used by the default trainer (``sciml:default``)::
         # optional:
         def validation_step(self, batch, epoch) -> dict[str, Tensor]: ... # default: training_step
         def on_epoch_start(self, epoch, max_epochs) -> None: ...          # schedules
-        def configure_optimizers(self, trainer_config) -> torch.optim.Optimizer: ...
+        def on_epoch_end(self, epoch, metrics) -> dict[str, float]: ...   # extra metrics
+        def configure_optimizers(self, trainer_config) -> optimizer | (optimizer, scheduler): ...
+        def clip_gradients(self, max_norm) -> None: ...                    # custom clipping
         def collate(self, samples) -> batch                                 # default: torch's
 
 Every key of the dict ``training_step`` returns is logged as ``train_<key>`` (epoch
-mean), of ``validation_step`` as ``val_<key>``.
+mean, weighted by batch length), of ``validation_step`` as ``val_<key>``.
 """
 
 from __future__ import annotations

@@ -455,7 +455,8 @@ def fit(model, train, val, config: TrainerConfig, context: Context, reporter, *,
     second call does not repeat (its final weights are loaded and its result returned).
 
     Returns:
-        ``{"best_epoch", "best_<monitor>", "epochs", "stopped_early"}``.
+        ``{"best_epoch", "best_<monitor>", "epochs", "stopped_early", "world_size"}`` (the
+        number of DDP processes that trained).
 
     Raises:
         TrainingDiverged: non-finite training loss or monitored value.
@@ -516,7 +517,8 @@ def fit(model, train, val, config: TrainerConfig, context: Context, reporter, *,
         model.load_state_dict(selection.best_state)
     model.eval()
     result = {"best_epoch": float(selection.best_epoch), f"best_{config.monitor}": selection.sign * selection.best,
-              "epochs": float(trainer.current_epoch), "stopped_early": float(selection.stopped_early)}
+              "epochs": float(trainer.current_epoch), "stopped_early": float(selection.stopped_early),
+              "world_size": float(trainer.world_size)}
     if trainer.is_global_zero:
         tmp = done.with_name(done.name + ".tmp")
         tmp.write_text(json.dumps(result))

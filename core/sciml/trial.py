@@ -204,39 +204,53 @@ def execute_trial(config: Mapping[str, Any], context: Context, reporter: FileRep
         raise
 
 
+def build_components(config: Mapping[str, Any], context: Context, reporter=None):
+    """Seed, prepare the dataset, and build the model and trainer of ``config``: what every
+    process of a trial does before training (the trial itself, and its other DDP ranks).
+
+    Returns ``(dataset, model, trainer)``. With a ``reporter``, the split indices are logged.
+    """
+    from sciml.engine import apply_threads
+    from sciml.modelio import json_roundtrip
+    from sciml.registry import get_registry
+    from sciml.training import seed_everything
+
+    registry = get_registry()
+    apply_threads(context)  # the one place a trial's torch threads are set (data preparation included)
+    seed_everything(int(config["seed"]))
+    ds_cls, ds_cfg = _section(config, "dataset", registry)
+    dataset = ds_cls(ds_cfg, context)
+    dataset.prepare()
+    if reporter is not None:
+        indices = dataset.split_indices()
+        if indices is not None:
+            reporter.log_dict({k: list(map(int, v)) for k, v in indices.items()}, "split_indices.json")
+    model_cls, model_cfg = _section(config, "model", registry)
+    model = model_cls(model_cfg, json_roundtrip(getattr(dataset, "metadata", {}) or {}))
+    tr_cls, tr_cfg = _section(config, "trainer", registry)
+    return dataset, model, tr_cls(tr_cfg, context)
+
+
 def _execute(config: Mapping[str, Any], context: Context, reporter: FileReporter) -> dict[str, Any]:
     from sciml.config import to_yaml
-    from sciml.engine import apply_threads
+    from sciml.distributed import ranks
     from sciml.modelio import json_roundtrip, save_model_dir
     from sciml.protocol import flatten_baselines
     from sciml.registry import get_registry
     from sciml.tracking import split_results
-    from sciml.training import seed_everything
 
     t0 = time.time()
-    registry = get_registry()
-    apply_threads(context)  # the one place a trial's torch threads are set (data preparation included)
-    seed_everything(int(config["seed"]))
     (context.run_dir / "artifacts").mkdir(parents=True, exist_ok=True)
     (context.run_dir / "artifacts" / "config.yaml").write_text(to_yaml(config))
-
-    ds_cls, ds_cfg = _section(config, "dataset", registry)
-    dataset = ds_cls(ds_cfg, context)
-    dataset.prepare()
-    t_data = time.time()
-    indices = dataset.split_indices()
-    if indices is not None:
-        reporter.log_dict({k: list(map(int, v)) for k, v in indices.items()}, "split_indices.json")
+    dataset, model, trainer = build_components(config, context, reporter)
     metadata = json_roundtrip(getattr(dataset, "metadata", {}) or {})
-
-    model_cls, model_cfg = _section(config, "model", registry)
-    model = model_cls(model_cfg, metadata)
-    tr_cls, tr_cfg = _section(config, "trainer", registry)
-    fit_metrics = tr_cls(tr_cfg, context).fit(model, dataset, reporter) or {}
+    t_data = time.time()
+    with ranks(config, context):  # the other DDP ranks of a multi-device trial, if any
+        fit_metrics = trainer.fit(model, dataset, reporter) or {}
     t_fit = time.time()
     reporter.draw_figure("loss_curves.png", plot_history, reporter.history)
 
-    ev_cls, ev_cfg = _section(config, "evaluator", registry)
+    ev_cls, ev_cfg = _section(config, "evaluator", get_registry())
     evaluator = ev_cls(ev_cfg, context)
     model.eval()
     results = evaluator.evaluate(model, dataset, reporter) or {}
