@@ -89,7 +89,7 @@ class RetroDataset(sciml.Dataset):
         stock_file: str = Field("", description="stock for search (one SMILES or InChIKey per line); empty: built-in stock")
         template_min_count: int = Field(3, ge=1, le=1000, description="K: templates with >= K training occurrences are classes")
         template_min_confidence: float = Field(
-            0.0, ge=0.0, le=1.0, description="drop templates whose reactions' RXNMapper mapping confidence is below this "
+            0.3, ge=0.0, le=1.0, description="drop templates whose reactions' RXNMapper mapping confidence is below this "
             "(unknown confidences pass); chosen on the validation routes (bench/retro_template_filters.py)")
         template_roundtrip: bool = Field(True, description="keep a template only if applying it to its own recorded "
                                          "product regenerates the recorded reactants (rdchiral round trip)")

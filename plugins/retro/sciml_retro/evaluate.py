@@ -150,7 +150,7 @@ class PlanningEvaluator(sciml.Evaluator):
         return plan_targets(planner, targets[:n], refs)
 
     def evaluate(self, model, data, reporter) -> dict:
-        from sciml_retro.route import draw_route
+        from sciml_retro.route import draw_routes
         from sciml_retro.search import planner_from_model
 
         a = data.arrays
@@ -176,7 +176,7 @@ class PlanningEvaluator(sciml.Evaluator):
             solved = [r["_result"] for r in self._rows.get("test", []) if r["solved"]]
             if solved:
                 best = max(solved, key=lambda res: res.routes[0].n_steps)
-                reporter.draw_figure("route.png", draw_route, best.routes[0])
+                reporter.draw_figure("route.png", draw_routes, best.routes)
                 out["example_route"] = best.routes[0].to_dict()
         return out
 
