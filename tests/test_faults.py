@@ -268,7 +268,7 @@ def test_writes_during_an_outage_are_queued_and_flushed(sciml_store, monkeypatch
 
 def test_store_that_stays_away_stops_the_run_clearly_then_resume_sends_everything(sciml_store, monkeypatch):
     from mlflow.exceptions import MlflowException
-    from sciml.runner import resume
+    from sciml.run.driver import resume
     from sciml.tracking import TrackingUnavailable
 
     monkeypatch.setenv("SCIML_TRACKING_WAIT", "0.5")
@@ -307,55 +307,3 @@ def test_registry_entry_is_removed_if_aliasing_fails(sciml_store, monkeypatch):
     monkeypatch.undo()
     c = client(f"sqlite:///{sciml_store / 'mlflow.db'}")
     assert c.search_model_versions("name='sciml-toy'") == []
-
-
-@pytest.mark.slow
-def test_resume_survives_a_state_naming_a_deleted_checkpoint(tmp_path, caplog):
-    """A driver killed between Tune deleting checkpoint N and saving its state naming N+1."""
-
-    def counting(config):  # local: Ray workers cannot import the tests package
-        """Reports a checkpoint per step holding the step; fails once at step 3 when asked to."""
-        import tempfile
-
-        from ray import tune
-
-        start = 0
-        ckpt = tune.get_checkpoint()
-        if ckpt is not None:
-            with ckpt.as_directory() as d:
-                start = int(Path(d, "step").read_text()) + 1
-        for i in range(start, 5):
-            if i == 3 and Path(config["fail_flag"]).exists():
-                Path(config["fail_flag"]).unlink()
-                raise RuntimeError("killed")
-            with tempfile.TemporaryDirectory() as d:
-                Path(d, "step").write_text(str(i))
-                tune.report({"step": i, "start": start}, checkpoint=tune.Checkpoint.from_directory(d))
-
-    import ray
-    from ray import tune
-    from sciml.tuning import repair_checkpoint_refs
-
-    flag = tmp_path / "fail"
-    flag.write_text("")
-    ray.init(num_cpus=1, include_dashboard=False, logging_level=logging.ERROR)
-    try:
-        run_config = tune.RunConfig(name="exp", storage_path=str(tmp_path), verbose=0,
-                                    checkpoint_config=tune.CheckpointConfig(num_to_keep=1))
-        tune.Tuner(counting, param_space={"fail_flag": str(flag)}, run_config=run_config).fit()
-        exp = tmp_path / "exp"
-        (trial_dir,) = [p for p in exp.iterdir() if p.is_dir()]
-        (saved,) = trial_dir.glob("checkpoint_*")
-        assert saved.name == "checkpoint_000002"
-        # what the kill leaves: the state names checkpoint 2, only checkpoint 3 (step 2 done) is on disk
-        saved.rename(trial_dir / "checkpoint_000003")
-        with caplog.at_level(logging.WARNING, logger="sciml.tuning"):
-            assert repair_checkpoint_refs(exp) == [trial_dir / "checkpoint_000002"]
-        assert "continuing from checkpoint_000003" in caplog.text
-        assert repair_checkpoint_refs(exp) == []  # nothing left to repair
-        grid = tune.Tuner.restore(str(exp), trainable=counting, resume_errored=True).fit()
-        (result,) = grid
-        assert result.error is None
-        assert (result.metrics["step"], result.metrics["start"]) == (4, 3)  # went on from step 2
-    finally:
-        ray.shutdown()

@@ -5,7 +5,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 from mlflow import MlflowClient
-from sciml.runner import RunSummary, TrialRecord, _aggregate, _rejected
+from sciml.run.driver import aggregate as _aggregate
+from sciml.run.driver import rejected as _rejected
+from sciml.run.records import RunSummary, TrialRecord
 from sciml.testing import run_tiny
 from sciml_cli.main import get_cli
 from sciml_cli.summary import print_summary

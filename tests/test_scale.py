@@ -208,23 +208,3 @@ def test_soak_local_sqlite_store_concurrent_trials(sciml_store, capfd):
         ray.shutdown()
     out, err = capfd.readouterr()
     assert "database is locked" not in out + err
-
-
-def test_fractional_gpu_and_cpu_request_reach_the_trainable(sciml_store, monkeypatch):
-    from sciml import tuning
-
-    seen = {}
-
-    class Stop(Exception):
-        pass
-
-    def fake(base_config, cpus, gpus):
-        seen["request"] = tuning.make_trainable.__wrapped__(base_config, cpus, gpus)._resources.required_resources
-        raise Stop
-
-    fake.__wrapped__ = tuning.make_trainable
-    monkeypatch.setattr(tuning, "make_trainable", fake)
-    monkeypatch.setattr(tuning, "_init_ray", lambda address: False)
-    with pytest.raises(Stop):
-        run_tiny("toy", tune=True, cpus_per_trial=0.5, gpus_per_trial=0.25)
-    assert seen["request"] == {"CPU": 0.5, "GPU": 0.25}

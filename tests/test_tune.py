@@ -1,9 +1,10 @@
 """Ray Tune sweeps on the toy plugin: nested MLflow runs, seeds, failures, resources."""
 
+import json
+
 import pytest
 from mlflow import MlflowClient
 from sciml.testing import run_tiny
-from sciml.tuning import apply_overrides, make_trainable
 
 
 def children(summary):
@@ -48,12 +49,91 @@ def test_failed_trial_is_reported_and_others_finish(sciml_store):
     assert "error.txt" in {a.path for a in c.list_artifacts(failed.run_id)}
 
 
-def test_fractional_gpu_request_without_a_gpu():
-    trainable = make_trainable({}, cpus_per_trial=2, gpus_per_trial=0.25)
-    assert trainable._resources.required_resources == {"CPU": 2.0, "GPU": 0.25}
+@pytest.mark.slow
+def test_every_seed_of_a_sampled_config_trains_that_config(sciml_store):
+    """Tune samples (BasicVariantGenerator with constant_grid_search): each draw is held over the seeds."""
+    s = run_tiny("toy", "seed=3", "trainer.max_epochs=1", tune=True, num_samples=3, seeds=2, max_concurrent=2,
+                 search=["trainer.lr=loguniform(1e-3, 1e-1)", "model.hidden=grid(4, 8)"])
+    assert len(s.trials) == 12
+    by_config = {}
+    for t in s.trials:
+        by_config.setdefault(t.config_hash, []).append(t)
+    assert all(sorted(t.seed for t in ts) == [3, 4] for ts in by_config.values())  # every config, both seeds
+    lrs = {t.config_hash: t.config["trainer"]["lr"] for t in s.trials}
+    assert len(by_config) == 6 and len(set(lrs.values())) == 3  # 3 draws x 2 grid values
+    assert all(1e-3 <= lr <= 1e-1 for lr in lrs.values())
+    c, kids = children(s)  # identity is in the tags, not parsed from names
+    assert {(r.data.tags["sciml.config_hash"], r.data.tags["sciml.seed"]) for r in kids} == \
+        {(t.config_hash, str(t.seed)) for t in s.trials}
 
 
-def test_apply_overrides_is_a_copy():
-    base = {"model": {"n": 1}, "trainer": {"lr": 0.1}}
-    out = apply_overrides(base, {"model.n": 3})
-    assert out == {"model": {"n": 3}, "trainer": {"lr": 0.1}} and base["model"]["n"] == 1
+@pytest.mark.slow
+def test_optuna_search_proposes_configs_and_selects_on_validation(sciml_store):
+    pytest.importorskip("optuna")
+    s = run_tiny("toy", "seed=1", "trainer.max_epochs=2", tune=True, num_samples=4, max_concurrent=1,
+                 search_alg="optuna", search=["trainer.lr=loguniform(1e-3, 1e-1)"])
+    assert len(s.trials) == 4 and all(t.status == "FINISHED" and t.seed == 1 for t in s.trials)
+    assert len({t.config["trainer"]["lr"] for t in s.trials}) == 4
+    assert s.best.metrics["val_mse"] == min(t.metrics["val_mse"] for t in s.trials)
+
+
+def test_optuna_refuses_what_it_cannot_do(sciml_store):
+    from sciml.errors import UserError
+
+    with pytest.raises(UserError, match="use --seeds 1"):
+        run_tiny("toy", tune=True, seeds=2, search_alg="optuna")
+    with pytest.raises(UserError, match="grid"):
+        run_tiny("toy", tune=True, search_alg="optuna", search=["model.hidden=grid(4, 8)"])
+    with pytest.raises(UserError, match="--search-alg 'nope': accepted: basic, optuna"):
+        run_tiny("toy", tune=True, search_alg="nope")
+    assert not (sciml_store / "mlflow.db").exists()
+
+
+def test_search_space_is_checked_at_its_ends_before_anything_runs(sciml_store):
+    from sciml.errors import UserError
+
+    with pytest.raises(UserError, match="search space: invalid value for 'model.hidden'"):
+        run_tiny("toy", tune=True, search=["model.hidden=randint(-3, 8)"])
+    assert not (sciml_store / "mlflow.db").exists()
+
+
+@pytest.mark.slow
+def test_four_trials_share_one_logical_gpu(sciml_store):
+    """ray.init(num_gpus=1) declares a GPU without hardware: at 0.25 per trial, 4 trials run at once."""
+    import os
+
+    import ray
+
+    ray.init(num_cpus=4, num_gpus=1, include_dashboard=False, logging_level="ERROR",
+             runtime_env={"env_vars": {k: v for k, v in os.environ.items() if k.startswith("SCIML_")}})
+    try:
+        s = run_tiny("toy", "seed=0", "trainer.max_epochs=2", "model.sleep_per_epoch=2", tune=True, seeds=4,
+                     cpus_per_trial=1, gpus_per_trial=0.25)
+    finally:
+        ray.shutdown()
+    assert [t.status for t in s.trials] == ["FINISHED"] * 4
+    seen = [json.loads((t.run_dir / "artifacts" / "resources.json").read_text()) for t in s.trials]
+    assert all(r["gpus"] == 0.25 and r["gpu_ids"] == ["0"] and r["threads"] == 1 for r in seen)
+    assert all(r["device"] == "cpu" for r in seen)  # a logical GPU: torch sees no CUDA device
+    assert max(r["started"] for r in seen) < min(r["ended"] for r in seen)  # all four at the same time
+
+
+def test_run_and_resume_options_come_from_one_definition():
+    import dataclasses
+
+    from click.testing import CliRunner
+    from sciml.run.options import RunOptions, cli_options
+    from sciml_cli.main import get_cli
+
+    run_help = CliRunner().invoke(get_cli(), ["run", "--help"]).output
+    resume_help = CliRunner().invoke(get_cli(), ["resume", "--help"]).output
+    for name, spec, _ in cli_options("run"):
+        assert spec.flag in run_help and name in {f.name for f in dataclasses.fields(RunOptions)}
+    assert "--max-failures" in resume_help and "--retry-failed" in resume_help and "--seeds" not in resume_help
+    assert "--retry-failed" not in run_help
+    from sciml.errors import UserError
+
+    with pytest.raises(UserError, match="--cpus-per-trial 0: must be > 0"):
+        RunOptions("toy", cpus_per_trial=0).validate()
+    assert RunOptions("toy", seed=3, tune=True, seeds=2, sets=["a=1"]).command() == \
+        "sciml run toy --set a=1 --seed 3 --tune --seeds 2"

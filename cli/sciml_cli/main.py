@@ -1,4 +1,4 @@
-"""The ``sciml`` command line. Thin: it parses, calls :mod:`sciml.runner`, prints.
+"""The ``sciml`` command line. Thin: it parses, calls :mod:`sciml.run.driver`, prints.
 
 Heavy libraries (torch, ray, mlflow) are imported inside commands only, so ``sciml --help``
 stays fast. User errors print one line and exit with code 2.
@@ -63,32 +63,39 @@ def cli():
     """
 
 
+def _click_type(spec):
+    if spec.choices:
+        return click.Choice(list(spec.choices))
+    if spec.type is int and spec.low is not None:
+        return click.IntRange(min=int(spec.low), max=spec.high)
+    if spec.type is float and spec.low is not None:
+        return click.FloatRange(min=spec.low, max=spec.high, min_open=spec.low_open)
+    return spec.type
+
+
+def run_options(command: str):
+    """The click options of ``command`` (``run`` or ``resume``), derived from the fields of
+    :class:`sciml.run.options.RunOptions`: adding a field there adds the option to both."""
+    from sciml.run.options import cli_options
+
+    def decorate(func):
+        for name, spec, default in reversed(cli_options(command)):
+            if spec.type is bool:
+                func = click.option(spec.flag, name, is_flag=True, default=bool(default), help=spec.help)(func)
+                continue
+            func = click.option(spec.flag, name, type=_click_type(spec), default=default, multiple=spec.multiple,
+                                metavar=spec.metavar, envvar=spec.envvar, help=spec.help,
+                                show_default=default is not None and not spec.multiple)(func)
+        return func
+
+    return decorate
+
+
 @cli.command()
 @click.argument("target")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML file with config sections.")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
-              help="Override a config key, e.g. --set model.n_beads=3 (repeatable).")
-@click.option("--search", multiple=True, metavar="KEY=SPEC",
-              help="Override a search-space entry, e.g. --search trainer.lr='loguniform(1e-4,1e-2)'.")
-@click.option("--seed", type=click.IntRange(min=0), help="Training seed (drawn and logged when omitted).")
-@click.option("--device", help="auto (default), cpu, cuda or cuda:N.")
 @click.option("--print-config", is_flag=True, help="Print the resolved config and exit.")
-@click.option("--tune", is_flag=True, help="Sweep with Ray Tune over the pipeline's search space and seeds.")
-@click.option("--num-samples", type=click.IntRange(min=1), help="Configs sampled from the search space.")
-@click.option("--seeds", type=click.IntRange(min=1), help="Seeds per sampled config (aggregated as mean ± std).")
-@click.option("--cpus-per-trial", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True)
-@click.option("--gpus-per-trial", type=click.FloatRange(min=0), default=0.0, show_default=True,
-              help="GPUs per trial; fractions pack several trials on one GPU.")
-@click.option("--scheduler", type=click.Choice(["fifo", "asha"]), default="fifo", show_default=True)
-@click.option("--max-concurrent", type=click.IntRange(min=1), help="At most this many trials at once.")
-@click.option("--address", help="Join an existing Ray cluster (HOST:PORT, ray://HOST:PORT or auto).")
-@click.option("--max-failures", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Retries of a failed trial (from its last checkpoint).")
-@click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", help="MLflow tracking server; default: local store.")
-@click.option("--experiment", help="MLflow experiment name (default sciml-PLUGIN).")
-def run(target, config_file, sets, search, seed, device, print_config, tune, num_samples, seeds,
-        cpus_per_trial, gpus_per_trial, scheduler, max_concurrent, address, max_failures, tracking_uri,
-        experiment):
+@run_options("run")
+def run(target, print_config, **flags):
     """Train TARGET (a plugin, or plugin:pipeline) and track it in MLflow.
 
     \b
@@ -96,20 +103,17 @@ def run(target, config_file, sets, search, seed, device, print_config, tune, num
     1 no trial finished with an accepted model, or nothing was registered; 2 bad input;
     130 interrupted (continue with `sciml resume`).
     """
-    from sciml.runner import RunOptions, prepare
+    from sciml.run.options import RunOptions
 
-    options = RunOptions(target=target, config_file=config_file, sets=sets, search=search, seed=seed,
-                         device=device, tune=tune, num_samples=num_samples, seeds=seeds,
-                         cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, scheduler=scheduler,
-                         max_concurrent=max_concurrent, address=address, max_failures=max_failures,
-                         tracking_uri=tracking_uri, experiment=experiment)
+    options = RunOptions(target=target, **flags)
     if print_config:
         from sciml.config import to_yaml
+        from sciml.run.driver import prepare
 
         _, _, _, config = prepare(options)
         click.echo(to_yaml(config), nl=False)
         return
-    from sciml.runner import run as run_pipeline
+    from sciml.run.driver import run as run_pipeline
 
     from sciml_cli.summary import print_summary
 
@@ -118,20 +122,18 @@ def run(target, config_file, sets, search, seed, device, print_config, tune, num
 
 @cli.command()
 @click.argument("run_id")
-@click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", help="MLflow tracking server; default: local store.")
-@click.option("--max-failures", type=click.IntRange(min=0), help="Retries of a failing trial (default: as before).")
-@click.option("--retry-failed", is_flag=True, help="Also run the trials that failed again, from their last checkpoint.")
-def resume(run_id, tracking_uri, max_failures, retry_failed):
+@run_options("resume")
+def resume(run_id, **flags):
     """Continue an interrupted run or sweep under its MLflow parent run RUN_ID.
 
     Finished trials are not repeated; interrupted ones continue from their last checkpoint.
+    Options left out keep the values the run was started with.
     """
-    from sciml.runner import resume as resume_run
+    from sciml.run.driver import resume as resume_run
 
     from sciml_cli.summary import print_summary
 
-    sys.exit(print_summary(resume_run(run_id, tracking_uri=tracking_uri, max_failures=max_failures,
-                                      retry_failed=retry_failed)))
+    sys.exit(print_summary(resume_run(run_id, **flags)))
 
 
 @cli.command()
@@ -287,6 +289,7 @@ def predict(plugin, model_uri, input_path, output_path):
 
 
 cli.add_command(__import__("sciml_cli.new_plugin", fromlist=["new_plugin"]).new_plugin)  # light: click only
+cli.add_command(__import__("sciml_cli.reproduce", fromlist=["reproduce"]).reproduce)  # light: click only
 
 
 def _add_plugin_commands(group: click.Group) -> None:

@@ -153,7 +153,8 @@ def _validate_section(section: str, values: dict[str, Any], registry) -> dict[st
     return {"name": name, **validated.model_dump(mode="json")}
 
 
-def resolve_config(pipeline, registry, *, pipeline_key: str, config_file: str | Path | None = None,
+def resolve_config(pipeline, registry, *, pipeline_key: str,
+                   config_file: str | Path | Mapping[str, Any] | None = None,
                    sets: Iterable[tuple[str, Any]] = (), overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Build and validate the run config (see the module docstring for the precedence).
 
@@ -161,7 +162,7 @@ def resolve_config(pipeline, registry, *, pipeline_key: str, config_file: str | 
         pipeline: the :class:`~sciml.Pipeline`.
         registry: the :class:`~sciml.registry.Registry` to resolve component names with.
         pipeline_key: ``plugin:name`` of the pipeline, stored in the config.
-        config_file: YAML file with sections and top-level keys.
+        config_file: YAML file with sections and top-level keys (or its contents, already read).
         sets: ``(dotted key, value)`` pairs, applied in order.
         overrides: dotted ``{key: value}`` applied last (the sampled values of a Tune trial).
 
@@ -178,7 +179,7 @@ def resolve_config(pipeline, registry, *, pipeline_key: str, config_file: str | 
     for key, value in (pipeline.defaults or {}).items():
         _apply(raw, key, value)
     if config_file is not None:
-        data = load_yaml(config_file)
+        data = dict(config_file) if isinstance(config_file, Mapping) else load_yaml(config_file)
         data.pop("pipeline", None)
         for key, value in data.items():
             _apply(raw, key, value)

@@ -16,6 +16,10 @@ name, so the plugin ``cgmap`` registering ``"md"`` creates ``cgmap:md``.
 
 The component contracts (constructor arguments, methods) are in
 :mod:`sciml.components`.
+
+The lifecycle hooks (``sciml_before_trial``, ``sciml_after_trial``, ``sciml_on_trial_error``)
+are not collectors: the core calls every plugin's implementation around each trial, in the
+process that runs the trial (the driver for an in-process run, a Ray worker under ``--tune``).
 """
 
 from __future__ import annotations
@@ -145,4 +149,66 @@ def sciml_register_commands(cli):
             def plan(smiles):
                 from sciml_retro.search import plan_cli
                 plan_cli(smiles)
+    """
+
+
+@hookspec
+def sciml_before_trial(config, context):
+    """Called before a trial starts, in the process that runs it (a Ray worker under ``--tune``).
+
+    Args:
+        config: the trial's resolved run config (``{"pipeline", "seed", "dataset", "model",
+            "trainer", "evaluator"}``); do not change it.
+        context: the trial's :class:`sciml.Context` (``run_dir``, ``seed``, ``device``,
+            ``threads``, ``in_tune``).
+
+    A hook that raises is logged as a warning; the trial goes on.
+
+    Example::
+
+        @sciml.hookimpl
+        def sciml_before_trial(config, context):
+            print("starting", config["pipeline"], "seed", context.seed)
+    """
+
+
+@hookspec
+def sciml_after_trial(config, context, outcome):
+    """Called after a trial finished (trained, evaluated, its model saved), where it ran.
+
+    Args:
+        config: the trial's resolved run config.
+        context: the trial's :class:`sciml.Context`.
+        outcome: ``{"metrics", "results", "accepted", "reason", "dataset_hash", "seconds"}``
+            (see :func:`sciml.trial.execute_trial`); ``metrics`` holds validation and test
+            metrics and the baselines as ``baseline.<name>.<metric>``.
+
+    A hook that raises is logged as a warning; the trial still counts as finished.
+
+    Example::
+
+        @sciml.hookimpl
+        def sciml_after_trial(config, context, outcome):
+            print(context.seed, outcome["accepted"], outcome["metrics"]["val_loss"])
+    """
+
+
+@hookspec
+def sciml_on_trial_error(config, context, error):
+    """Called when a trial raises, where it ran, before the error propagates (the trial is
+    then marked failed, or retried under ``--max-failures``).
+
+    Args:
+        config: the trial's resolved run config.
+        context: the trial's :class:`sciml.Context`; ``context.run_dir / "error.txt"``
+            holds the full traceback.
+        error: the exception.
+
+    A hook that raises is logged as a warning; the original error propagates.
+
+    Example::
+
+        @sciml.hookimpl
+        def sciml_on_trial_error(config, context, error):
+            print("trial failed:", type(error).__name__, error)
     """

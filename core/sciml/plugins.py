@@ -110,14 +110,12 @@ def get_plugin_manager() -> pluggy.PluginManager:
 
 
 def reset() -> None:
-    """Forget the manager (tests, or after installing a plugin in-process)."""
+    """Forget the manager (tests, or after installing a plugin in-process); the registry, built
+    from the manager, is rebuilt with the next one (:func:`sciml.registry.get_registry`)."""
     global _pm
     _pm = None
     _errors.clear()
     _versions.clear()
-    from sciml import registry
-
-    registry.reset()
 
 
 def load_errors() -> dict[str, str]:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from sciml.components import Pipeline
 from sciml.errors import UserError
+from sciml.plugins import get_plugin_manager, load_errors, record_error
 
 Kind = Literal["dataset", "model", "trainer", "evaluator", "pipeline"]
 KINDS: tuple[Kind, ...] = ("dataset", "model", "trainer", "evaluator", "pipeline")
@@ -61,8 +62,6 @@ class Registry:
 
     @classmethod
     def collect(cls, pm) -> Registry:
-        from sciml.plugins import record_error
-
         reg = cls()
         for kind, hook_name in _HOOKS.items():
             hook = getattr(pm.hook, hook_name)
@@ -122,8 +121,6 @@ class Registry:
         chosen = [e for e in mine if e.name == "default"] or (mine if len(mine) == 1 else [])
         if chosen:
             return chosen[0].factory
-        from sciml.plugins import load_errors
-
         if name in load_errors():
             raise UserError(f"plugin {name!r} is installed but not loaded: {load_errors()[name]}")
         plugins = sorted({e.plugin for e in self.entries("pipeline")})
@@ -142,18 +139,19 @@ class Registry:
 
 
 _registry: Registry | None = None
+_registry_pm: object | None = None
 
 
 def get_registry() -> Registry:
-    """The registry built from the live plugin manager (cached)."""
-    global _registry
-    if _registry is None:
-        from sciml.plugins import get_plugin_manager
-
-        _registry = Registry.collect(get_plugin_manager())
+    """The registry built from the live plugin manager (cached; rebuilt when the manager is new)."""
+    global _registry, _registry_pm
+    pm = get_plugin_manager()
+    if _registry is None or _registry_pm is not pm:
+        _registry, _registry_pm = Registry.collect(pm), pm
     return _registry
 
 
 def reset() -> None:
-    global _registry
-    _registry = None
+    """Forget the registry (it is rebuilt on next use)."""
+    global _registry, _registry_pm
+    _registry, _registry_pm = None, None

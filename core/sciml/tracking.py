@@ -35,6 +35,18 @@ from pathlib import Path
 from typing import Any
 
 from sciml.errors import SciMLError, UserError
+from sciml.run import layout
+from sciml.run.layout import default_tracking_uri, sciml_home  # noqa: F401  (their home; re-exported)
+from sciml.run.records import (
+    TAG_ACCEPTED,
+    TAG_ERROR,
+    TAG_PARENT,
+    TAG_REJECT_REASON,
+    TAG_STATUS,
+    RunSummary,
+    TrialRecord,
+    TrialStatus,
+)
 
 log = logging.getLogger(__name__)
 MODEL_ALIAS = "champion"
@@ -61,17 +73,6 @@ def is_connection_error(exc: BaseException) -> bool:
                "Failed to establish", "RemoteDisconnected", "Read timed out", "database is locked",
                "TEMPORARILY_UNAVAILABLE", "503 Service Unavailable", "502 Bad Gateway")
     return any(m in text for m in markers)
-
-
-def sciml_home() -> Path:
-    """``$SCIML_HOME`` or ``./.sciml``, made absolute."""
-    return Path(os.environ.get("SCIML_HOME", ".sciml")).expanduser().resolve()
-
-
-def default_tracking_uri(home: Path | None = None) -> str:
-    home = home or sciml_home()
-    home.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{home / 'mlflow.db'}"
 
 
 def _quiet_mlflow() -> None:
@@ -148,7 +149,8 @@ class Tracker:
         """Create a run (waits for an unreachable store up to ``SCIML_TRACKING_WAIT``: a run id is needed)."""
         from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-        all_tags = {k: str(v) for k, v in (tags or {}).items()}
+        self._provenance = getattr(self, "_provenance", None) or provenance()  # versions, git commit
+        all_tags = {**self._provenance, **{k: str(v) for k, v in (tags or {}).items()}}
         if parent_id:
             all_tags[MLFLOW_PARENT_RUN_ID] = parent_id
         self.flush()
@@ -161,7 +163,7 @@ class Tracker:
         self._blocking(lambda: self.client.update_run(run_id, status="RUNNING"), f"reopen run {run_id}")
 
     def end_run(self, run_id: str, status: str = "FINISHED") -> None:
-        self._write(["end", run_id, status])
+        self._write(["end", run_id, str(status)])
 
     def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
         self._write(["tags", run_id, {k: str(v)[:5000] for k, v in tags.items()}])
@@ -194,6 +196,112 @@ class Tracker:
         steps = [m.step for key in run.data.metrics for m in self.client.get_metric_history(run.info.run_id, key)]
         return max(steps, default=-1)
 
+    # -- trials and the parent run (what sciml.run.driver and the executors write) -------------
+    def start_trial(self, rec: TrialRecord, parent_id: str, **tags: Any) -> str:
+        """Create ``rec``'s child run, tagged with its identity (seed, config hash, Tune trial id)."""
+        rec.run_id = self.start_run(rec.name, parent_id=parent_id, tags={**rec.identity_tags, **tags})
+        return rec.run_id
+
+    def log_trial(self, rec: TrialRecord) -> None:
+        """Log a finished or failed trial's params, outcome and artifacts to its child run."""
+        from sciml.config import flatten
+
+        self.log_params(rec.run_id, flatten({k: v for k, v in rec.config.items() if k != "pipeline"}))
+        self.set_tags(rec.run_id, {**rec.identity_tags, TAG_STATUS: rec.status, TAG_ACCEPTED: rec.accepted,
+                                   **({TAG_REJECT_REASON: rec.reason} if rec.reason else {}),
+                                   **({TAG_ERROR: rec.error} if rec.error else {})})
+        if rec.metrics:
+            self.log_metrics(rec.run_id, rec.metrics)
+        if rec.results.get("dataset_hash"):
+            self.log_params(rec.run_id, {"dataset_hash": rec.results["dataset_hash"]})
+            self._write(dataset_input_op(rec.run_id, rec.config, rec.results["dataset_hash"]))
+        if rec.run_dir is not None:
+            self.log_artifacts(rec.run_id, rec.run_dir / "artifacts")
+
+    def finish_trial(self, rec: TrialRecord) -> None:
+        """Log ``rec`` and end its child run with its status (once)."""
+        if rec.done:
+            return
+        self.log_trial(rec)
+        self.end_run(rec.run_id, TrialStatus(rec.status).run_status)
+        rec.done = True
+
+    def trial_runs(self, parent_id: str) -> list:
+        """The child runs of ``parent_id`` (resume reads their identity tags, never their names)."""
+        return self.child_runs(parent_id)
+
+    def log_summary(self, summary: RunSummary) -> None:
+        """The parent run's outcome: best metrics, verdict tags, counts and ``summary.json``."""
+        pid = summary.parent_run_id
+        if summary.best is not None:
+            cmp = summary.comparison
+            self.log_metrics(pid, {f"best_{k}": v for k, v in summary.best.metrics.items()})
+            if cmp.skill is not None:
+                self.log_metrics(pid, {"best_skill_vs_baseline": cmp.skill})
+            self.set_tags(pid, {"sciml.best_trial": summary.best.name, "sciml.best_run_id": summary.best.run_id,
+                                "sciml.selected_on": summary.metric, "sciml.verdict": cmp.verdict(),
+                                **({"sciml.beats_baseline": cmp.beats} if cmp.beats is not None else {})})
+        counts = {s: sum(t.status == s for t in summary.trials) for s in TrialStatus}
+        self.log_metrics(pid, {"n_trials": len(summary.trials), "n_failed": counts[TrialStatus.FAILED],
+                               "n_accepted": sum(t.accepted for t in summary.trials)})
+        agg = {h: {m: {"mean": a[0], "std": a[1], "n": a[2]} for m, a in ms.items()}
+               for h, ms in summary.aggregates.items()}
+        if summary.model_version:
+            self.set_tags(pid, {"sciml.model": f"{summary.model_name}/{summary.model_version}"})
+        self.log_text(pid, json.dumps({
+            "best": summary.best.name if summary.best else None,
+            "model": f"models:/{summary.model_name}/{summary.model_version}" if summary.model_version else None,
+            "aggregates_over_seeds": agg,
+            "rejected_per_config": summary.rejected,
+            "verdict": summary.comparison.verdict() if summary.comparison else None,
+            "summary": summary.extra_lines,
+            "trials": [{"name": t.name, "seed": t.seed, "config_hash": t.config_hash, "status": str(t.status),
+                        "accepted": t.accepted, "reason": t.reason, "error": t.error,
+                        "error_file": str(t.error_file) if t.error_file else None,
+                        "metrics": t.metrics, "run_id": t.run_id} for t in summary.trials],
+        }, indent=2, default=str), "summary.json")
+
+    def register_champion(self, summary: RunSummary, tags: Mapping[str, Any], description: str) -> None:
+        """Log the best trial's model and register it as ``sciml-<plugin>`` (alias ``champion``)."""
+        best = summary.best
+        if best is None or best.run_dir is None:
+            return
+        if best.results.get("dataset_hash"):  # the parent run's Dataset column shows the champion's data
+            self._write(dataset_input_op(summary.parent_run_id, best.config, best.results["dataset_hash"]))
+        uri = self.log_model(best.run_id, best.run_dir / "model", summary.plugin)
+        summary.model_name = f"sciml-{summary.plugin}"
+        prov = getattr(self, "_provenance", None) or provenance()
+        versions = json.loads(prov[TAG_VERSIONS])
+        lines = provenance_lines(summary.plugin, versions, prov.get(TAG_GIT_COMMIT), prov.get(TAG_GIT_DIRTY) == "true")
+        summary.model_version = self.register(
+            uri, summary.model_name, best.run_id, description="\n".join([*lines, description]),
+            tags={**tags, **prov, "plugin_version": versions.get(summary.plugin)})
+
+    def replay_spool(self, parent_id: str) -> None:
+        """Send the writes an earlier session of ``parent_id`` could not (``sciml resume``), then
+        spool this session's to the same file."""
+        self.spool = layout.spool_file(parent_id)
+        if self.spool.exists():
+            for line in self.spool.read_text().splitlines():
+                if line.strip():
+                    self._pending.append(json.loads(line))
+            self.spool.unlink()
+            self._next_try = 0.0
+            self.close()
+
+    def discard(self, parent_id: str, directories: list[Path]) -> None:
+        """Delete the parent run, its children and ``directories`` (after a late UserError)."""
+        import shutil
+
+        try:
+            ids = [r.info.run_id for r in self.child_runs(parent_id)]
+        except Exception:
+            ids = []
+        self._pending.clear()
+        self.delete_runs([*ids, parent_id])
+        for d in directories:
+            shutil.rmtree(d, ignore_errors=True)
+
     # -- writes that survive an unreachable store ---------------------------------------------
     def _apply(self, op: list[Any]) -> None:
         from mlflow.entities import Metric, Param, RunTag
@@ -216,6 +324,8 @@ class Tracker:
             self.client.log_artifacts(run_id, args[0], args[1])
         elif kind == "text":
             self.client.log_text(run_id, args[0], args[1])
+        elif kind == "inputs":
+            apply_inputs(self.client, run_id, args[0])
         else:  # pragma: no cover
             raise ValueError(kind)
 
@@ -375,6 +485,39 @@ class Tracker:
                     _get_store(self.uri)._hard_delete_run(rid)
                 except Exception:
                     pass
+
+
+def open_parent(parent_run_id: str, tracking_uri: str | None = None) -> tuple[Tracker, Any]:
+    """The :class:`Tracker` of an existing parent run (its experiment) and the run (``sciml resume``).
+
+    Raises:
+        UserError: no such run, a child run, or a run that already finished.
+    """
+    uri = tracking_uri or default_tracking_uri()
+    check_tracking_uri(uri)
+    _quiet_mlflow()
+    from mlflow import MlflowClient
+
+    client = MlflowClient(uri, registry_uri=uri)
+    try:
+        parent = client.get_run(parent_run_id)
+    except Exception as exc:
+        raise UserError(f"no run {parent_run_id!r} in the tracking store {uri} "
+                        f"({str(exc).splitlines()[0][:200]})") from None
+    tags = parent.data.tags
+    if tags.get(TAG_PARENT):
+        raise UserError(f"run {parent_run_id!r} is a trial; resume its parent run {tags[TAG_PARENT]!r}")
+    if parent.info.status == "FINISHED":
+        raise UserError(f"run {parent_run_id!r} already finished; nothing to resume")
+    return Tracker(uri, client.get_experiment(parent.info.experiment_id).name), parent
+
+
+def read_text_artifact(tracker: Tracker, run_id: str, name: str, local: Path) -> str:
+    """The text of a run's artifact ``name``: the local copy ``local`` if it exists, else downloaded."""
+    if local.exists():
+        return local.read_text()
+    local.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tracker.client.download_artifacts(run_id, name, str(local.parent))).read_text()
 
 
 def _is_number(v: Any) -> bool:
