@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml constraints.txt $(PLUGINS) $(NODEPS)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch first, pinned in constraints.txt: the CPU wheel; nothing below may pull a CUDA build
 	$(BIN)/pip install -q -c constraints.txt torch
-	$(QUIET_EDITABLE) $(BIN)/pip install -q -c constraints.txt -e ".[test,docs]" \
+	$(QUIET_EDITABLE) $(BIN)/pip install -q -c constraints.txt -e ".[test,docs,optuna]" \
 		$(foreach p,$(patsubst %/,%,$(dir $(PLUGINS))),$(call plugin_req,$(p)))
 	# last, and without dependencies: finitewave pins numpy<2 and wants pyvista/ffmpeg it does not
 	# import on our path (plugins/aphyn/requirements-nodeps.txt says why)

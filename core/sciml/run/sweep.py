@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sciml.config import config_hash, load_yaml, parse_sets, resolve_config, validate_space
 from sciml.errors import UserError
-from sciml.run.options import RunOptions
 from sciml.run.records import TrialRecord, trial_name
+
+if TYPE_CHECKING:  # a worker never imports the options of the driver
+    from sciml.run.options import RunOptions
 
 Space = dict[str, tuple[str, list[Any]]]
 
