@@ -82,7 +82,9 @@ class MappingEvaluator(sciml.Evaluator):
 
     Results (numbers become metrics), each split metric for ``val_`` and ``test_``: ``*_rmsd`` (Å,
     mean over the split's frames; ``val_rmsd`` selects), ``*_rmsd_max`` (Å), ``*_mean_cg_force``
-    (kcal/mol/Å, mean |F_i| over frames and used beads); ``n_used_beads``,
+    (kcal/mol/Å, mean |F_i| over frames and used beads); the dataset's MD metrics ``md_*``
+    (``md_temperature_K``, ``md_energy_drift_kcal_mol_per_ns``, ...; NaN ones are not metrics);
+    ``n_used_beads``,
     ``connectivity_preserving`` (1.0/0.0); the rotation study of paper §3.4.2 on ``n_rotated``
     random test frames: ``test_rmsd_rotated_raw`` (Å, randomly rotated about their centre of
     mass and fed as they are) next to ``test_rmsd_unrotated_subset`` (the same frames unrotated);
@@ -136,6 +138,9 @@ class MappingEvaluator(sciml.Evaluator):
             "broken_beads": broken,
             "mapping_signature": mapping_signature(bead_of_atom, meta["symbols"], bonds),
             "smiles": meta.get("smiles"),
+            "force_field": meta.get("force_field"),
+            # the dataset's measured MD state (kinetic temperature, energy drift; md.md_statistics)
+            **{k: v for k, v in meta.items() if k.startswith("md_") and isinstance(v, (int, float))},
         }
         if self.config.figures:
             reporter.draw_figure("mapping.png", plot_mapping, meta, bead_of_atom)

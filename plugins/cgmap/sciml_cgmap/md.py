@@ -10,7 +10,16 @@ Two paths produce the same physics:
 
 Paper (cgmap-vae-coarse-grained-mapping, §2.1): 10^4 configurations of an isolated molecule
 sampled from a 1 ns NVE trajectory with a 1 fs step. The paper used Dreiding for ethane and
-ethylbenzene; MMFF94 is used here because RDKit ships it (see docs/plugins/cgmap.md).
+ethylbenzene, GLYCAM06 for CTA and PCFF for PIM-1; MMFF94 is used here because RDKit ships it,
+with RDKit's UFF as the fallback for molecules MMFF94 has no parameters for (see
+docs/plugins/cgmap.md).
+
+Temperature: an NVE run started at the energy minimum with velocities drawn at T equilibrates
+near T/2 (equipartition between kinetic and potential energy). :func:`run_nve` therefore first
+thermalises the molecule with ASE's Langevin thermostat (``equilibration_ps``), rescales the
+velocities so that the total energy equals the thermostatted run's mean total energy, then runs
+the NVE production. :func:`md_statistics` measures the production's kinetic temperature and
+energy drift.
 
 RDKit caveat: ``ForceField.CalcGrad(pos)`` is only correct right after ``CalcEnergy(pos)`` at the
 same positions; :func:`energy_forces` always calls both, in that order.
@@ -41,10 +50,11 @@ def kcal_per_mol_in_ev() -> float:
 
 
 def molecule_from_smiles(smiles: str):
-    """RDKit molecule with explicit hydrogens from ``smiles``.
+    """RDKit molecule with explicit hydrogens from ``smiles``; its force field (:func:`force_field_name`)
+    is MMFF94, or UFF when MMFF94 lacks parameters for it.
 
     Raises:
-        UserError: ``smiles`` cannot be parsed, or MMFF94 has no parameters for it.
+        UserError: ``smiles`` cannot be parsed, or neither MMFF94 nor UFF has parameters for it.
     """
     from rdkit import Chem, RDLogger
     from rdkit.Chem import AllChem
@@ -56,13 +66,21 @@ def molecule_from_smiles(smiles: str):
                         "(expected e.g. 'CC' for ethane or 'CCc1ccccc1' for ethylbenzene)")
     mol = Chem.AddHs(mol)
     if not AllChem.MMFFHasAllMoleculeParams(mol):
-        raise UserError(f"dataset.smiles={smiles!r}: MMFF94 has no parameters for this molecule; "
-                        "use an organic molecule MMFF94 covers")
+        if not AllChem.UFFHasAllMoleculeParams(mol):
+            raise UserError(f"dataset.smiles={smiles!r}: neither MMFF94 nor UFF has parameters for "
+                            "this molecule; use an organic molecule these force fields cover")
+        mol.SetProp("_sciml_force_field", "UFF")
     return mol
 
 
+def force_field_name(mol) -> str:
+    """``"MMFF94"`` or ``"UFF"`` (the fallback chosen by :func:`molecule_from_smiles`)."""
+    return mol.GetProp("_sciml_force_field") if mol.HasProp("_sciml_force_field") else "MMFF94"
+
+
 def mmff_force_field(mol, positions=None):
-    """MMFF94 force field of ``mol`` (with Hs); ``positions`` (n_atoms, 3) Å set the conformer."""
+    """Force field of ``mol`` (with Hs): MMFF94, or UFF when :func:`force_field_name` says so;
+    ``positions`` (n_atoms, 3) Å set the conformer."""
     from rdkit import Chem
     from rdkit.Chem import AllChem
     from rdkit.Geometry import Point3D
@@ -74,10 +92,13 @@ def mmff_force_field(mol, positions=None):
         conf = mol.GetConformer()
         for i, p in enumerate(np.asarray(positions, dtype=float)):
             conf.SetAtomPosition(i, Point3D(*p))
-    props = AllChem.MMFFGetMoleculeProperties(mol)
-    ff = AllChem.MMFFGetMoleculeForceField(mol, props)
+    if force_field_name(mol) == "UFF":
+        ff = AllChem.UFFGetMoleculeForceField(mol)
+    else:
+        props = AllChem.MMFFGetMoleculeProperties(mol)
+        ff = AllChem.MMFFGetMoleculeForceField(mol, props)
     if ff is None:
-        raise UserError("MMFF94 could not be set up for this molecule")
+        raise UserError(f"{force_field_name(mol)} could not be set up for this molecule")
     return ff
 
 
@@ -93,7 +114,8 @@ def energy_forces(ff, positions: np.ndarray) -> tuple[float, np.ndarray]:
 
 
 def embed_and_minimise(mol, seed: int = 0, max_iters: int = 2000) -> np.ndarray:
-    """Embed ``mol`` in 3D with ETKDG (``seed``) and minimise with MMFF94; returns (n_atoms, 3) Å.
+    """Embed ``mol`` in 3D with ETKDG (``seed``) and minimise with its force field (MMFF94 or UFF);
+    returns (n_atoms, 3) Å.
 
     Raises:
         UserError: the embedding fails.
@@ -136,8 +158,9 @@ class Trajectory:
         forces: (n_frames, n_atoms, 3) kcal/mol/Å.
         energies: (n_frames,) potential energy, kcal/mol.
         total_energies: (n_frames,) potential + kinetic, kcal/mol (NaN when unknown).
-        wall_time_s: wall-clock seconds of the integration.
-        n_steps: integration steps done.
+        wall_time_s: wall-clock seconds of the integration (production).
+        n_steps: integration steps done (production).
+        equilibration: the thermostat's :class:`Equilibration`, or None.
     """
 
     positions: np.ndarray
@@ -146,16 +169,106 @@ class Trajectory:
     total_energies: np.ndarray = field(default_factory=lambda: np.zeros(0))
     wall_time_s: float = 0.0
     n_steps: int = 0
+    equilibration: Equilibration | None = None
+
+
+def kinetic_temperature(kinetic_kcal_mol, n_atoms: int):
+    """Instantaneous kinetic temperature (K) of kinetic energies (kcal/mol) of a molecule of
+    ``n_atoms`` atoms with its centre-of-mass momentum removed: T = 2K / ((3n − 3) k_B)."""
+    dof = max(1, 3 * int(n_atoms) - 3)
+    return 2.0 * np.asarray(kinetic_kcal_mol, float) / (dof * KB_KCAL_PER_MOL_K)
+
+
+@dataclass
+class Equilibration:
+    """Result of :func:`equilibrate_langevin`.
+
+    Attributes:
+        positions: (n_atoms, 3) Å at the end of the thermostatted run.
+        velocities: (n_atoms, 3) Å/fs, rescaled so that the total energy equals ``target_energy``.
+        target_energy: mean potential + kinetic energy (kcal/mol) over the second half of the run.
+        temperature_K: mean kinetic temperature over the second half (K, :func:`kinetic_temperature`).
+        n_steps: thermostatted steps; ``wall_time_s``: their wall time (s).
+    """
+
+    positions: np.ndarray
+    velocities: np.ndarray
+    target_energy: float
+    temperature_K: float
+    n_steps: int
+    wall_time_s: float
+
+
+def equilibrate_langevin(mol, positions: np.ndarray, temperature_K: float, n_steps: int,
+                         timestep_fs: float = 1.0, friction_per_fs: float = 0.01,
+                         seed: int = 0) -> Equilibration:
+    """Thermalise ``mol`` at ``temperature_K`` with ASE's Langevin thermostat
+    (``ase.md.langevin.Langevin``, centre of mass fixed by ``ase.constraints.FixCom``) over the force field of
+    :class:`MMFFCalculator`, starting from ``positions`` (n_atoms, 3) Å with Maxwell–Boltzmann
+    velocities.
+
+    The canonical mean total energy <U + K> is taken over the second half of the ``n_steps``
+    steps; the final velocities are rescaled so that U + K equals it, so that a following NVE
+    run samples the microcanonical shell at the canonical mean energy (its mean kinetic
+    temperature is then close to ``temperature_K``, not a draw of one snapshot's energy).
+
+    Raises:
+        UserError: ``n_steps`` < 2 or non-positive ``temperature_K``/``timestep_fs``/``friction_per_fs``.
+    """
+    from ase import units
+    from ase.constraints import FixCom
+    from ase.md.langevin import Langevin
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+
+    if n_steps < 2 or temperature_K <= 0 or timestep_fs <= 0 or friction_per_fs <= 0:
+        raise UserError(f"equilibration: n_steps={n_steps} (>= 2), temperature_K={temperature_K}, "
+                        f"timestep_fs={timestep_fs}, friction_per_fs={friction_per_fs} (all > 0) needed")
+    rng = np.random.default_rng(seed)
+    atoms = mol_to_atoms(mol, positions)
+    atoms.calc = MMFFCalculator(mol)
+    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_K, rng=rng)
+    Stationary(atoms)
+    atoms.set_constraint(FixCom())  # ASE's advice: Langevin(fixcm=True) is biased for small molecules
+    dyn = Langevin(atoms, timestep_fs * units.fs, temperature_K=temperature_K,
+                   friction=friction_per_fs / units.fs, fixcm=False, rng=rng)
+    to_kcal = 1.0 / kcal_per_mol_in_ev()
+    totals, kinetics = [], []
+
+    def record():
+        kin = atoms.get_kinetic_energy() * to_kcal
+        kinetics.append(kin)
+        totals.append(atoms.get_potential_energy() * to_kcal + kin)
+
+    t0 = time.perf_counter()
+    dyn.attach(record, interval=1)
+    dyn.run(n_steps)
+    wall = time.perf_counter() - t0
+    half = len(totals) // 2
+    target = float(np.mean(totals[half:]))
+    x = atoms.get_positions()
+    v = atoms.get_velocities() * units.fs  # Å/(ASE time) -> Å/fs
+    m = atomic_masses(mol)
+    v -= (m[:, None] * v).sum(0) / m.sum()
+    ff = mmff_force_field(mol)
+    u, _ = energy_forces(ff, x)
+    k_now, k_want = kinetic_energy(m, v), target - u
+    if k_now > 0 and k_want > 0:
+        v *= np.sqrt(k_want / k_now)
+    t_mean = float(kinetic_temperature(np.mean(kinetics[half:]), len(m)))
+    return Equilibration(x, v, target, t_mean, n_steps, wall)
 
 
 def run_nve(mol, n_frames: int, save_every: int = 10, timestep_fs: float = 1.0,
-            temperature_K: float = 300.0, seed: int = 0, progress=None) -> Trajectory:
+            temperature_K: float = 300.0, seed: int = 0, progress=None,
+            equilibration_steps: int = 0, friction_per_fs: float = 0.01) -> Trajectory:
     """NVE molecular dynamics of one molecule with velocity Verlet over MMFF94 (paper §2.1).
 
-    Embeds ``mol`` in 3D (seeded), minimises, draws Maxwell–Boltzmann velocities at
-    ``temperature_K`` (centre-of-mass momentum removed), then integrates
-    ``n_frames * save_every`` steps of ``timestep_fs``, saving every ``save_every``-th step.
-    Paper protocol: ``n_frames=10_000, save_every=100, timestep_fs=1`` (1 ns).
+    Embeds ``mol`` in 3D (seeded) and minimises. With ``equilibration_steps`` > 0 the molecule
+    is first thermalised at ``temperature_K`` (:func:`equilibrate_langevin`, ASE Langevin,
+    ``friction_per_fs``); otherwise Maxwell–Boltzmann velocities at ``temperature_K`` start the
+    run from the minimum (it then equilibrates near ``temperature_K``/2). The NVE production
+    integrates ``n_frames * save_every`` steps of ``timestep_fs``, saving every
+    ``save_every``-th step. Paper protocol: ``n_frames=10_000, save_every=100, timestep_fs=1`` (1 ns).
 
     Args:
         mol: RDKit molecule with explicit hydrogens (:func:`molecule_from_smiles`).
@@ -163,7 +276,7 @@ def run_nve(mol, n_frames: int, save_every: int = 10, timestep_fs: float = 1.0,
 
     Returns:
         :class:`Trajectory` with positions (n_frames, n_atoms, 3) Å, forces kcal/mol/Å,
-        energies kcal/mol.
+        energies kcal/mol; ``equilibration`` holds the thermostat's :class:`Equilibration` or None.
     """
     if n_frames < 1 or save_every < 1 or timestep_fs <= 0:
         raise UserError(f"n_frames={n_frames}, save_every={save_every}, timestep_fs={timestep_fs}: "
@@ -173,7 +286,13 @@ def run_nve(mol, n_frames: int, save_every: int = 10, timestep_fs: float = 1.0,
     ff = mmff_force_field(mol)
     m = atomic_masses(mol)
     inv_m = (ACC_KCAL_MOL_A_AMU_TO_A_FS2 / m)[:, None]
-    v = maxwell_boltzmann(m, temperature_K, rng)
+    equil = None
+    if equilibration_steps > 0:
+        equil = equilibrate_langevin(mol, x, temperature_K, equilibration_steps, timestep_fs,
+                                     friction_per_fs, seed=seed)
+        x, v = equil.positions.copy(), equil.velocities.copy()
+    else:
+        v = maxwell_boltzmann(m, temperature_K, rng)
     n_atoms = len(m)
     pos = np.empty((n_frames, n_atoms, 3))
     frc = np.empty((n_frames, n_atoms, 3))
@@ -194,7 +313,36 @@ def run_nve(mol, n_frames: int, save_every: int = 10, timestep_fs: float = 1.0,
         frc[k] = f
         ene[k] = e
         tot[k] = e + kinetic_energy(m, v)
-    return Trajectory(pos, frc, ene, tot, time.perf_counter() - t0, n_frames * save_every)
+    return Trajectory(pos, frc, ene, tot, time.perf_counter() - t0, n_frames * save_every, equil)
+
+
+def md_statistics(energies: np.ndarray, total_energies: np.ndarray, n_atoms: int,
+                  frame_interval_fs: float) -> dict[str, float]:
+    """Measured state of an NVE production run (the dataset's MD metrics).
+
+    Args:
+        energies, total_energies: (n_frames,) potential and total energy, kcal/mol.
+        frame_interval_fs: time between saved frames (fs).
+
+    Returns:
+        ``md_temperature_K`` (mean kinetic temperature, :func:`kinetic_temperature`),
+        ``md_temperature_std_K`` (its standard deviation over frames),
+        ``md_energy_drift_kcal_mol_per_ns`` (slope of a least-squares line through the total
+        energy against time), ``md_energy_drift_kcal_mol`` (that slope times the run's length),
+        ``md_total_energy_std_kcal_mol`` and ``md_potential_energy_std_kcal_mol`` (fluctuations
+        over frames, for scale). NaN when the energies are unknown (a user's file without them).
+    """
+    u = np.asarray(energies, float)
+    tot = np.asarray(total_energies, float)
+    keys = ("md_temperature_K", "md_temperature_std_K", "md_energy_drift_kcal_mol_per_ns",
+            "md_energy_drift_kcal_mol", "md_total_energy_std_kcal_mol", "md_potential_energy_std_kcal_mol")
+    if len(tot) < 2 or len(tot) != len(u) or not np.all(np.isfinite(tot)) or not np.all(np.isfinite(u)):
+        return dict.fromkeys(keys, float("nan"))
+    temp = kinetic_temperature(tot - u, n_atoms)
+    t_ns = np.arange(len(tot)) * frame_interval_fs * 1e-6
+    slope = float(np.polyfit(t_ns, tot, 1)[0])
+    return dict(zip(keys, (float(temp.mean()), float(temp.std()), slope, slope * float(t_ns[-1]),
+                           float(tot.std()), float(u.std())), strict=True))
 
 
 # --------------------------------------------------------------------------- ASE path
@@ -253,18 +401,28 @@ def mol_to_atoms(mol, positions: np.ndarray):
 
 
 def run_nve_ase(mol, n_frames: int, save_every: int = 10, timestep_fs: float = 1.0,
-                temperature_K: float = 300.0, seed: int = 0) -> Trajectory:
-    """Same protocol as :func:`run_nve` through ``ase.md.verlet.VelocityVerlet`` and
-    :class:`MMFFCalculator` (interoperable, slower). Returns kcal/mol units like :func:`run_nve`."""
+                temperature_K: float = 300.0, seed: int = 0, equilibration_steps: int = 0,
+                friction_per_fs: float = 0.01) -> Trajectory:
+    """Same protocol as :func:`run_nve` (thermostat included) through
+    ``ase.md.verlet.VelocityVerlet`` and :class:`MMFFCalculator` (interoperable, slower).
+    Returns kcal/mol units like :func:`run_nve`."""
     from ase import units
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
     from ase.md.verlet import VelocityVerlet
 
     x = embed_and_minimise(mol, seed=seed)
+    equil = None
+    if equilibration_steps > 0:
+        equil = equilibrate_langevin(mol, x, temperature_K, equilibration_steps, timestep_fs,
+                                     friction_per_fs, seed=seed)
+        x = equil.positions
     atoms = mol_to_atoms(mol, x)
     atoms.calc = MMFFCalculator(mol)
-    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_K, rng=np.random.default_rng(seed))
-    Stationary(atoms)
+    if equil is not None:
+        atoms.set_velocities(equil.velocities / units.fs)
+    else:
+        MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_K, rng=np.random.default_rng(seed))
+        Stationary(atoms)
     dyn = VelocityVerlet(atoms, timestep=timestep_fs * units.fs)
     conv = 1.0 / kcal_per_mol_in_ev()
     pos, frc, ene, tot = [], [], [], []
@@ -277,7 +435,7 @@ def run_nve_ase(mol, n_frames: int, save_every: int = 10, timestep_fs: float = 1
         ene.append(e * conv)
         tot.append((e + atoms.get_kinetic_energy()) * conv)
     return Trajectory(np.array(pos), np.array(frc), np.array(ene), np.array(tot),
-                      time.perf_counter() - t0, n_frames * save_every)
+                      time.perf_counter() - t0, n_frames * save_every, equil)
 
 
 # --------------------------------------------------------------------------- users' files

@@ -4,8 +4,14 @@ Encoder: learnable logits log φ (n_atoms, N). An assignment C (n_atoms, N) is d
 Gumbel-softmax reparametrisation, C_ji = softmax_i((log φ_ji + g_ji)/τ), so every atom j's
 probabilities over the N beads sum to 1. The encoding tensor is C normalised over atoms,
 E_ij = C_ji / Σ_j C_ji (E_ij ≥ 0, Σ_j E_ij = 1), and the bead coordinates are z_i = Σ_j E_ij x_j.
-Decoder: a learnable D (n_atoms, N), x'_j = Σ_i D_ji z_i. In evaluation mode C is the hard
-one-hot argmax assignment (the mapping; "moiety of atom j = argmax_i C_ij").
+Decoder: a learnable D (n_atoms, N), linear in the bead coordinates as in the paper. With
+``Config.centre`` (default) it acts on coordinates centred per atom on the mean training
+structure x̄ (a normalisation of the data): x'_j = x̄_j + Σ_i D_ji (z_i − z̄_i), z̄ = E x̄. With
+``centre=False`` it is the paper's x'_j = Σ_i D_ji z_i on raw coordinates, which cannot even
+reproduce the mean structure for a fluctuating molecule: it has no offset, and D is shared by
+x, y and z (docs/plugins/cgmap.md gives the numbers). In evaluation mode C is the hard one-hot
+argmax assignment (the mapping; "moiety of atom j = argmax_i C_ij"). :meth:`CGVAE.fit_decoder`
+solves the reconstruction term for D exactly (least squares) for the hard assignment.
 
 Losses (``Config.loss``):
 
@@ -18,7 +24,8 @@ Losses (``Config.loss``):
   taken over every training mini-batch seen so far, this one included (detached).
 
 τ decreases stepwise from ``tau_start`` = 4 to ``tau_end`` = 0.1 (paper §3.1) in ``tau_steps``
-geometric steps spread over the training epochs.
+geometric steps spread over ``anneal_epochs`` (at most the training's epochs); the cgmap trainer
+(:mod:`sciml_cgmap.training`) does not stop early before the last step.
 """
 
 from __future__ import annotations
@@ -57,13 +64,14 @@ class CGVAE(nn.Module):
         tau_steps: int = Field(10, ge=1, description="number of stepwise temperature levels")
         anneal_epochs: int | None = Field(None, ge=1, description="epochs over which tau reaches "
                                           "tau_end (default: the trainer's max_epochs)")
+        centre: bool = Field(True, description="decode displacements from the mean training "
+                             "structure, x' = x̄ + D (z − z̄) (data centred per atom); false: the "
+                             "paper's x' = D z on raw coordinates")
+        refit_decoder: bool = Field(True, description="after training, set D to the least-squares "
+                                    "solution of Eq. 1 on the training frames for the hard mapping")
 
     def __init__(self, config: Config, metadata: dict):
         super().__init__()
-        # The tensors here are tiny ((batch, n_atoms, 3)); intra-op threads only cost (measured
-        # 100x slower per step with 2 OpenMP threads on 2 busy cores), so use one.
-        if torch.get_num_threads() > 1:
-            torch.set_num_threads(1)
         self.config = config
         n = int(metadata["n_atoms"])
         if config.n_beads > n:
@@ -83,6 +91,12 @@ class CGVAE(nn.Module):
         masses = metadata.get("masses")
         self.register_buffer("masses", torch.tensor(masses, dtype=torch.float32) if masses is not None
                              else torch.ones(n))
+        mean = metadata.get("mean_structure") if config.centre else None
+        if config.centre and mean is None:
+            raise sciml.UserError("model.centre=true needs the dataset's mean training structure "
+                                  "(metadata 'mean_structure'); set model.centre=false")
+        self.register_buffer("centre", torch.tensor(mean, dtype=torch.float32) if mean is not None
+                             else torch.zeros(n, 3))
         self.align = bool(metadata.get("align", False))
         self.com_offset_A = float(metadata.get("com_offset_A", 0.0))
 
@@ -128,9 +142,34 @@ class CGVAE(nn.Module):
         """
         if c is None:
             c = self.assignment()
-        z = torch.einsum("ij,bjd->bid", self.encoding(c), positions)
-        x_rec = torch.einsum("ji,bid->bjd", self.decoder, z)
+        e = self.encoding(c)
+        z = torch.einsum("ij,bjd->bid", e, positions)
+        z_mean = e @ self.centre  # (n_beads, 3); zero when not centred
+        x_rec = self.centre + torch.einsum("ji,bid->bjd", self.decoder, z - z_mean)
         return z, x_rec, c
+
+    @torch.no_grad()
+    def fit_decoder(self, positions: torch.Tensor) -> float:
+        """Set D to the exact minimiser of the reconstruction term (Eq. 1) for the hard
+        assignment: least squares over ``positions`` (frames, n_atoms, 3) Å, the three Cartesian
+        components pooled (D is shared by x, y, z). Returns the mean-square error (Å², per atom
+        and frame, summed over x, y, z), i.e. L_rec on ``positions``.
+
+        An empty bead's column is left as it is (it multiplies a zero coordinate).
+        """
+        c = self.assignment(hard=True)
+        e = self.encoding(c)
+        x = positions.to(self.decoder.dtype) - self.centre
+        u = torch.einsum("ij,bjd->bid", e, x)  # (F, N, 3) centred bead coordinates
+        a = u.permute(0, 2, 1).reshape(-1, self.n_beads).double()  # (3F, N)
+        y = x.permute(0, 2, 1).reshape(-1, self.n_atoms).double()  # (3F, n)
+        used = c.sum(0) > 0
+        sol = torch.linalg.lstsq(a[:, used], y, driver="gelsd").solution  # (N_used, n)
+        d = self.decoder.detach().clone()
+        d[:, used] = sol.T.to(d.dtype)
+        self.decoder.copy_(d)
+        _, x_rec, _ = self(positions.to(self.decoder.dtype), c)
+        return float(((positions - x_rec) ** 2).sum(-1).mean())
 
     @staticmethod
     def cg_forces(forces: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
@@ -154,9 +193,10 @@ class CGVAE(nn.Module):
     # ------------------------------------------------------------------ training
     def tau_at(self, epoch: int, max_epochs: int) -> float:
         """Stepwise temperature schedule: ``tau_steps`` geometric levels from ``tau_start`` to
-        ``tau_end`` over ``anneal_epochs`` (default ``max_epochs``); epochs count from 0."""
+        ``tau_end`` over ``anneal_epochs`` epochs, at most and by default ``max_epochs`` (so τ
+        always reaches ``tau_end`` in training); epochs count from 0."""
         c = self.config
-        span = max(1, c.anneal_epochs or max_epochs)
+        span = max(1, min(c.anneal_epochs or max_epochs, max_epochs))
         if c.tau_steps == 1:
             return c.tau_end
         level = min(c.tau_steps - 1, int(epoch * c.tau_steps / span))

@@ -1,21 +1,14 @@
 import pytest
 
-try:  # tiny tensors: one thread avoids OpenMP spin-waits on busy cores
-    import torch
-
-    torch.set_num_threads(1)
-except ImportError:  # pragma: no cover
-    pass
-
 
 @pytest.fixture(scope="session")
 def ethane_data(tmp_path_factory):
-    """A tiny prepared ethane dataset (200 frames, 2 fs apart) shared by the tests."""
+    """A tiny prepared ethane dataset (1 ps Langevin equilibration, 200 frames 5 fs apart) shared by the tests."""
     from sciml.testing import make_context
     from sciml_cgmap.data import MDTrajectoryDataset
 
     ctx = make_context(tmp_path_factory.mktemp("ethane"))
-    data = MDTrajectoryDataset(MDTrajectoryDataset.Config(n_frames=200, save_every=5), ctx)
+    data = MDTrajectoryDataset(MDTrajectoryDataset.Config(n_frames=200, save_every=5, equilibration_ps=1.0), ctx)
     data.prepare()
     return data
 

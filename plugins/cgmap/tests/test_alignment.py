@@ -31,6 +31,7 @@ def test_dataset_frames_are_aligned_and_offset(ethane_data):
     masses = np.array(meta["masses"])
     com = np.einsum("fij,i->fj", x, masses / masses.sum())
     np.testing.assert_allclose(com, meta["com_offset_A"], atol=1e-4)
-    # aligned frames differ from the reference only by vibrations (small), not by rotations
+    # aligned frames differ from the reference by vibrations and methyl torsion at 300 K
+    # (< 0.6 Å), not by rigid rotations (a random rotation of ethane moves atoms by ~1.5 Å)
     ref = np.array(meta["reference"]) + meta["com_offset_A"]
-    assert np.sqrt(((x - ref) ** 2).sum(-1).mean(-1)).max() < 0.3
+    assert np.sqrt(((x - ref) ** 2).sum(-1).mean(-1)).max() < 0.6

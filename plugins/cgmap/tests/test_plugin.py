@@ -7,25 +7,27 @@ from sciml_cgmap.summary import distinct_mappings, summarize
 
 def test_hooks_register_components_and_pipeline_by_import_string():
     got = {}
-    for hook in ("sciml_register_datasets", "sciml_register_models", "sciml_register_evaluators"):
+    for hook in ("sciml_register_datasets", "sciml_register_models", "sciml_register_evaluators",
+                 "sciml_register_trainers"):
         getattr(plugin, hook)(lambda name, factory, **kw: got.setdefault(name, factory))
     assert got == {"md": "sciml_cgmap.data:MDTrajectoryDataset", "vae": "sciml_cgmap.model:CGVAE",
-                   "mapping": "sciml_cgmap.evaluation:MappingEvaluator"}
+                   "mapping": "sciml_cgmap.evaluation:MappingEvaluator",
+                   "trainer": "sciml_cgmap.training:CGMapTrainer"}
     pipes = []
     plugin.sciml_register_pipelines(pipes.append)
     (p,) = pipes
-    assert (p.metric, p.mode, p.trainer) == ("val_rmsd", "min", "sciml:default")
+    assert (p.metric, p.mode, p.trainer) == ("val_rmsd", "min", "cgmap:trainer")
     from sciml.protocol import check_selection_metric
 
     check_selection_metric(p.name, p.metric, p.mode)  # the core's load-time check passes
     assert p.defaults["trainer"]["patience"] == 10 and p.defaults["trainer"]["min_delta"] == 1e-2
     assert p.defaults["trainer"]["stop_rule"] == "no_change"
     # every default and search-space key is a real config field of its component
-    from sciml.training import DefaultTrainer
     from sciml_cgmap.data import MDTrajectoryDataset
     from sciml_cgmap.model import CGVAE
+    from sciml_cgmap.training import CGMapTrainer
 
-    fields = {"dataset": MDTrajectoryDataset.Config, "model": CGVAE.Config, "trainer": DefaultTrainer.Config}
+    fields = {"dataset": MDTrajectoryDataset.Config, "model": CGVAE.Config, "trainer": CGMapTrainer.Config}
     for section, cfg in fields.items():
         cfg(**p.defaults[section])
     for key in p.search_space:
@@ -133,8 +135,13 @@ def test_evaluator_reports_val_and_test_and_baseline_and_survives_a_broken_figur
             "test_mean_cg_force", "test_rmsd_rotated_raw", "test_rmsd_unrotated_subset"} <= set(res)
     assert "mean_cg_force" not in res and "test_rmsd_rotated_aligned" not in res
     base = ev.baselines(model, ethane_data, res)["mean_structure"]
-    # the aligned ethane data barely move about their mean; an untrained model is far off
-    assert 0 < base["val_rmsd"] < 0.2 and 0 < base["test_rmsd"] < 0.2 < res["test_rmsd"]
+    # the aligned ethane data move little about their mean; the untrained centred decoder
+    # (D ~ 1/N) stays near the mean structure, the uncentred one is far off
+    assert 0 < base["val_rmsd"] < 0.2 and 0 < base["test_rmsd"] < 0.2 and res["test_rmsd"] < 0.5
+    raw = ev.evaluate(CGVAE(CGVAE.Config(n_beads=2, centre=False), ethane_data.metadata), ethane_data, rep)
+    assert raw["test_rmsd"] > 0.5
+    # the dataset's measured MD state is reported with the results (1 ps equilibration at 300 K)
+    assert 150 < res["md_temperature_K"] < 450 and abs(res["md_energy_drift_kcal_mol"]) < 0.5
     # the gate looks at the mapping only: changing every test metric changes nothing
     flipped = {k: (1e9 if k.startswith("test_") else v) for k, v in res.items()}
     assert ev.accept(flipped) == ev.accept(res)
@@ -235,4 +242,5 @@ def test_end_to_end_run_registers_a_champion_that_reloads(sciml_store):
     data.prepare()
     x_in, _, x_rec = reconstruct(loaded.module, data.arrays("test")["positions"])
     assert rmsd_per_frame(x_in, x_rec).mean() == pytest.approx(s.best.metrics["test_rmsd"], rel=1e-5)
-    assert 0 < s.best.metrics["baseline.mean_structure.test_rmsd"] < s.best.metrics["test_rmsd"]
+    # one bead carries (almost) nothing beyond the mean structure: the centred decoder stays near it
+    assert s.best.metrics["test_rmsd"] == pytest.approx(s.best.metrics["baseline.mean_structure.test_rmsd"], rel=0.2)
