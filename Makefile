@@ -38,7 +38,8 @@ run: $(STAMP)
 # the toy plugin under tests/ is a third-party plugin installed the way users install plugins
 test: $(STAMP)
 	$(QUIET_EDITABLE) $(BIN)/pip install -q --no-deps -e tests/toy_plugin
-	# the import contracts of pyproject.toml [tool.importlinter]: public API, no plugin in the core, no cycles
+	# the import contracts of pyproject.toml [tool.importlinter]: public API, no plugin in the core,
+	# the Ray worker without the driver, no cycles
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=25
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -d $(VENV)/site-check
