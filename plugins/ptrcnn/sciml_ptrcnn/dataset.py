@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import sciml
 from pydantic import Field
 
-import sciml
-from sciml_ptrcnn.representation import LAYOUTS, REPRESENTATIONS, encode
+from sciml_ptrcnn.representation import LAYOUTS, REPRESENTATIONS, Encoding, encode
 
 TARGETS = ("formation_energy_per_atom", "lattice_parameter")
 
@@ -90,6 +90,11 @@ class HeuslerPTRDataset(sciml.Dataset):
         path: str | None = Field(None, description="file for source oqmd/csv (or another CHGNet table)")
         representation: Literal[REPRESENTATIONS] = Field("ptr", description="ptr or a control: " + ", ".join(REPRESENTATIONS[1:]))  # type: ignore[valid-type]
         layout: Literal[LAYOUTS] = Field("compact", description="compact = periods 2-6 x groups 1-16 (5x16, paper); full = 7x18")  # type: ignore[valid-type]
+        # default: the authors' PyTorch port, which beat plain counts (0 / 1 per atom) on validation
+        # (OQMD 5k, 2 seeds; docs/plugins/ptrcnn.md, issue 15)
+        background: float = Field(0.0, description="pixel value of cells without an element (authors' ports: 0)")
+        element_value: float = Field(-0.1, description="pixel value of element cells absent from the compound (authors' PyTorch port: -0.1; plain counts: 0)")
+        count_scale: float = Field(1.4, gt=0, description="pixel value per atom of a compound's element (authors' PyTorch port: 1.4; plain counts: 1)")
         normalization: Literal["whitening", "bound"] = Field("whitening", description="target normalisation (paper)")
         n_train: int | None = Field(None, ge=10, description="training-set size (compounds); None = all left after test/val")
         test_fraction: float = Field(0.2, gt=0, lt=1, description="held-out test fraction")
@@ -102,8 +107,15 @@ class HeuslerPTRDataset(sciml.Dataset):
         super().__init__(config or self.Config(), context)
         self._arrays = None
 
+    @property
+    def encoding(self) -> Encoding:
+        """Pixel values of the images (:class:`sciml_ptrcnn.representation.Encoding`)."""
+        c = self.config
+        return Encoding(background=c.background, element_value=c.element_value, count_scale=c.count_scale)
+
     def _source_id(self) -> str:
         from sciml import file_sha256
+
         from sciml_ptrcnn.sources import CHGNET_TABLE, data_path
 
         p = Path(self.config.path) if self.config.path else data_path(CHGNET_TABLE)
@@ -122,7 +134,8 @@ class HeuslerPTRDataset(sciml.Dataset):
             df = df.iloc[: self.config.max_compounds]
         if len(df) < 10:
             raise sciml.UserError(f"the data set holds {len(df)} compounds; at least 10 are needed")
-        x = encode([{r.x: 2, r.y: 1, r.z: 1} for r in df.itertuples()], self.config.representation, self.config.layout)
+        x = encode([{r.x: 2, r.y: 1, r.z: 1} for r in df.itertuples()], self.config.representation, self.config.layout,
+                   encoding=self.encoding)
         y = df[list(TARGETS)].to_numpy(dtype=np.float64)
         forced = ()
         if self.config.holdout_experimental:
@@ -156,6 +169,7 @@ class HeuslerPTRDataset(sciml.Dataset):
             "normalization": self.normalization,
             "representation": self.config.representation,
             "layout": self.config.layout,
+            "encoding": self.encoding._asdict(),
             "n_train": int(len(arrays["idx_train"])),
             "source": self.config.source,
         }

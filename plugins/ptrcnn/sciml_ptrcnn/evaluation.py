@@ -26,10 +26,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+import sciml
 import torch
 from pydantic import Field, field_validator
 
-import sciml
 from sciml_ptrcnn.dataset import TARGETS, HeuslerPTRDataset, denormalize
 from sciml_ptrcnn.elements import ELEMENTS
 
@@ -89,7 +89,7 @@ def parity_figure(y: np.ndarray, pred: dict, title: str):
         return None
     plt = _agg()
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.5), squeeze=False)
-    for ax, (t, lab, prd) in zip(axes[0], panels):
+    for ax, (t, lab, prd) in zip(axes[0], panels, strict=True):
         ax.scatter(lab, prd, s=4, alpha=0.5)
         lo, hi = float(min(lab.min(), prd.min())), float(max(lab.max(), prd.max()))
         ax.plot([lo, hi], [lo, hi], "k--", lw=1)
@@ -129,7 +129,7 @@ def curve_figure(curve: dict):
         return None
     plt = _agg()
     fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 4), squeeze=False)
-    for ax, (k, lab) in zip(axes[0], keys):
+    for ax, (k, lab) in zip(axes[0], keys, strict=True):
         for rep, pts in curve.items():
             xs = [p["n_train"] for p in pts if k in p]
             ys = [p[k] for p in pts if k in p]
@@ -203,12 +203,15 @@ class RegressionEvaluator(sciml.Evaluator):
         self._krr_memo: dict[int, dict] = {}
 
     # ---- helpers -------------------------------------------------------------------------
-    def _aux_fit(self, model, data, epochs, seed):
-        from sciml_ptrcnn.training import fit
+    def _aux_fit(self, model, train, val, epochs: int, stage: str):
+        """Train an auxiliary model (learning-curve point, stability classifier) with the paper's
+        recipe for ``epochs`` epochs through the core's engine: its own ``stage`` (checkpoint and
+        resume in the trial directory), the weights of the best validation epoch kept, its epochs
+        not reported into the trial's metrics."""
+        from sciml_ptrcnn.training import Silent, paper_config
 
-        torch.manual_seed(seed)
-        return fit(model, data.split("train"), data.split("val"), max_epochs=epochs, batch_size=self.config.batch_size,
-                   lr=self.config.lr, patience=0, seed=seed)
+        cfg = paper_config(epochs, batch_size=self.config.batch_size, lr=self.config.lr)
+        return sciml.fit(model, train, val, cfg, self.context, Silent(), stage=stage)
 
     def _krr(self, data, n_train: int | None = None) -> dict:
         """KRR on the Mendeleev line of ``data``'s compounds (the first ``n_train`` training
@@ -228,7 +231,9 @@ class RegressionEvaluator(sciml.Evaluator):
         if n in self._krr_memo:
             return self._krr_memo[n]
         base = data.config.model_dump()
-        d = HeuslerPTRDataset(HeuslerPTRDataset.Config(**{**base, "representation": "mendeleev_line", "n_train": n}),
+        # the baseline keeps the plain atom counts whatever pixel encoding the CNN uses
+        plain = {"background": 0.0, "element_value": 0.0, "count_scale": 1.0}
+        d = HeuslerPTRDataset(HeuslerPTRDataset.Config(**{**base, **plain, "representation": "mendeleev_line", "n_train": n}),
                               self.context)
         d.prepare()
         seed = int(data.config.split_seed)
@@ -281,9 +286,10 @@ class RegressionEvaluator(sciml.Evaluator):
                 cfg = HeuslerPTRDataset.Config(**{**base, "representation": rep, "n_train": n})
                 d = HeuslerPTRDataset(cfg, self.context)
                 d.prepare()
+                torch.manual_seed(seed)
                 m = PTRCNN(model.config, d.metadata)
-                t0 = time.time()
-                self._aux_fit(m, d, c.learning_curve_epochs, seed)  # the epoch is chosen on validation
+                t0 = time.time()  # the epoch is chosen on validation
+                self._aux_fit(m, d.split("train"), d.split("val"), c.learning_curve_epochs, f"curve_{rep}_{n}")
                 met = regression_metrics(predict_physical(m, d.images("test"), d.normalization), d.raw_targets("test"), "test")
                 curve.setdefault(rep, []).append({"n_train": n, **met, "seconds": round(time.time() - t0, 1)})
         if c.krr and "formation_energy_per_atom" in data.metadata["targets_present"]:
@@ -317,10 +323,8 @@ class RegressionEvaluator(sciml.Evaluator):
         from sciml_ptrcnn.model import StabilityCNN
         from sciml_ptrcnn.representation import encode
         from sciml_ptrcnn.sources import load_stability_positives
-        from sciml_ptrcnn.training import fit
-
         c = self.config
-        rep, lay = data.metadata["representation"], data.metadata["layout"]
+        rep, lay, enc = data.metadata["representation"], data.metadata["layout"], data.encoding
         pos = sorted(set(load_stability_positives()["formula"]))
         seed = getattr(self.context, "seed", 0)
         rng = np.random.default_rng(seed)
@@ -328,16 +332,17 @@ class RegressionEvaluator(sciml.Evaluator):
         pool = [h for h in all_heuslers() if h.formula not in pos_set]
         neg = [pool[i] for i in rng.choice(len(pool), size=min(len(pool), int(c.negatives_per_positive * len(pos))), replace=False)]
         comps = [parse_formula(f) for f in pos] + neg
-        x = encode(comps, rep, lay)
+        x = encode(comps, rep, lay, encoding=enc)
         y = np.r_[np.ones(len(pos)), np.zeros(len(neg))].astype(np.float32)
         idx = np.arange(len(y))
         tr, rest = train_test_split(idx, test_size=0.4, stratify=y, random_state=seed)
         va, te = train_test_split(rest, test_size=0.5, stratify=y[rest], random_state=seed)
-        ds = lambda idx: torch.utils.data.TensorDataset(torch.from_numpy(x[idx]), torch.from_numpy(y[idx]))
+        def ds(idx):
+            return torch.utils.data.TensorDataset(torch.from_numpy(x[idx]), torch.from_numpy(y[idx]))
+
+        torch.manual_seed(seed)
         clf = StabilityCNN(model)
-        bce = torch.nn.BCEWithLogitsLoss()
-        fit(clf, ds(tr), ds(va), max_epochs=c.stability_epochs, batch_size=c.batch_size, lr=c.lr, patience=0,
-            loss_fn=lambda m, b: {"loss": bce(m(b[0]), b[1])})
+        self._aux_fit(clf, ds(tr), ds(va), c.stability_epochs, "stability")
         for name, part in (("val", va), ("test", te)):
             p = clf.probability(torch.from_numpy(x[part])).numpy()
             if len(set(y[part].tolist())) == 2:
@@ -349,8 +354,8 @@ class RegressionEvaluator(sciml.Evaluator):
             grid = np.full((len(others), len(others)), np.nan)
             pairs = [(i, j) for i in range(len(others)) for j in range(i + 1, len(others))]
             hs = [make_heusler(xel, others[i], others[j]) for i, j in pairs]
-            prob = clf.probability(torch.from_numpy(encode(hs, rep, lay))).numpy()
-            for (i, j), p in zip(pairs, prob):
+            prob = clf.probability(torch.from_numpy(encode(hs, rep, lay, encoding=enc))).numpy()
+            for (i, j), p in zip(pairs, prob, strict=True):
                 grid[i, j] = grid[j, i] = p
             results[f"stability_n_stable_{xel}2YZ"] = int((prob > c.stable_threshold).sum())
             reporter.draw_figure(f"stability_{xel}2YZ.png", stability_figure, grid, others, xel, c.stable_threshold)
@@ -377,14 +382,15 @@ class RegressionEvaluator(sciml.Evaluator):
             from sciml_ptrcnn.sources import load_experimental
 
             exp = load_experimental()
-            x = encode([parse_formula(f) for f in exp["formula"]], data.metadata["representation"], data.metadata["layout"])
+            x = encode([parse_formula(f) for f in exp["formula"]], data.metadata["representation"], data.metadata["layout"],
+                       encoding=data.encoding)
             p = predict_physical(model, x, norm)["formation_energy_per_atom"]
             exp_y = exp["formation_energy_per_atom"].to_numpy()
             if len(exp_y):
                 results["experimental_mae_formation_energy"] = float(1000 * np.abs(p - exp_y).mean())
             results["n_experimental"] = int(len(exp))
-            labels = dict(zip(data._arrays["formula"], data._arrays["y"][:, 0]))
-            both = [(labels[f], e) for f, e in zip(exp["formula"], exp_y) if f in labels and np.isfinite(labels[f])]
+            labels = dict(zip(data._arrays["formula"], data._arrays["y"][:, 0], strict=True))
+            both = [(labels[f], e) for f, e in zip(exp["formula"], exp_y, strict=True) if f in labels and np.isfinite(labels[f])]
             a = np.array(both).reshape(-1, 2)
             if len(a):
                 results["label_vs_experiment_mae_formation_energy"] = float(1000 * np.abs(a[:, 0] - a[:, 1]).mean())

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import time
 from pathlib import Path
 
@@ -199,7 +198,7 @@ def label_chunk(model, heuslers: list[Heusler], refs: dict, scan_fractions=SCAN_
                          + refs[h.z]["volume_per_atom"])) ** (1 / 3) for h in heuslers])
 
     def energies(a_grid):
-        structs = [heusler_structure(h, float(a)) for h, row in zip(heuslers, a_grid) for a in row]
+        structs = [heusler_structure(h, float(a)) for h, row in zip(heuslers, a_grid, strict=True) for a in row]
         return _predict_energies(model, structs, batch_size).reshape(a_grid.shape)
 
     grid = a0[:, None] * f[None, :]
@@ -234,7 +233,7 @@ def label_chunk(model, heuslers: list[Heusler], refs: dict, scan_fractions=SCAN_
             e_all = np.concatenate([e[k], e2[edge.index(k)]]) if k in edge else e[k]
             a_eq[k], e_eq[k] = a_all[np.nanargmin(e_all)], np.nanmin(e_all)
     rows = []
-    for h, a, ee, good in zip(heuslers, a_eq, e_eq, ok):
+    for h, a, ee, good in zip(heuslers, a_eq, e_eq, ok, strict=True):
         mu = (2 * refs[h.x]["energy_per_atom"] + refs[h.y]["energy_per_atom"] + refs[h.z]["energy_per_atom"]) / 4
         rows.append({"formula": h.formula, "x": h.x, "y": h.y, "z": h.z,
                      "lattice_parameter": round(float(a), 5), "energy_per_atom": round(float(ee), 6),
@@ -258,7 +257,7 @@ def repair_rows(model, out_csv: str | Path, refs: dict, tol: float = 0.005, batc
     a = df["lattice_parameter"].to_numpy()
     sane = (a > 3.5) & (a < 12.0)
     e = np.full(len(df), np.nan)
-    structs = [heusler_structure(h, float(x)) for h, x, s in zip(hs, a, sane) if s]
+    structs = [heusler_structure(h, float(x)) for h, x, s in zip(hs, a, sane, strict=True) if s]
     e[sane] = _predict_energies(model, structs, batch_size)
     good = np.abs(e - df["energy_per_atom"].to_numpy()) <= tol  # NaN -> False
     mu = np.array([(2 * refs[h.x]["energy_per_atom"] + refs[h.y]["energy_per_atom"] + refs[h.z]["energy_per_atom"]) / 4

@@ -3,26 +3,26 @@
 Architecture: three convolution + ReLU pairs (3x3, 5x5, 3x3 filters; ``channels`` maps, 96 in the
 paper; stride 1; zero padding 1 on the inputs of the first two; no pooling), then two fully
 connected layers of ``hidden`` (192 in the paper) neurons with ReLU and a linear output layer
-with one neuron per task. For the 5x16 compact PTR the feature maps are 5x16 -> 3x14 -> 1x12
+with one neuron per task (``hidden_layers=1``: the authors' public ports, one FC layer of 192
+then the output, which is another reading of the paper's "two full connection layers"). For the 5x16 compact PTR the feature maps are 5x16 -> 3x14 -> 1x12
 (the paper's 16x5, 14x3, 12x1). For 1-pixel-high line representations the filters become 1x3,
 1x5, 1x3 (same widths, padding only along the line): a 3x3 filter cannot slide on a line.
 
 Loss (paper eq. in §CNNs): smooth L1, f(d) = 0.5 d^2 if |d| < 1 else |d| - 0.5, on normalised
 targets, summed over tasks present (OQMD rows have no lattice parameter: masked out).
 Optimiser (paper): SGD, Nesterov momentum 0.85, lr 0.01, weight decay 0.005, step decay of the
-learning rate (paper: every 10,000 of 100,000 iterations, i.e. every tenth of training; factor
-``lr_gamma``, not given in the paper).
+learning rate: trainer configuration (:class:`sciml_ptrcnn.training.PaperTrainer`), built by the
+core's engine.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-import torch
-from pydantic import Field
-from torch import nn
-
 import sciml
+import torch
+from pydantic import Field, model_validator
+from torch import nn
 
 TASKS = {"multi": ("formation_energy_per_atom", "lattice_parameter"),
          "formation_energy": ("formation_energy_per_atom",),
@@ -42,13 +42,25 @@ class PTRCNN(nn.Module):
             "multi", description="multi = formation energy (eV/atom) + lattice parameter (Å); or one of them")
         channels: int = Field(96, ge=1, le=512, description="convolution maps per layer (paper: 96)")
         hidden: int = Field(192, ge=1, le=4096, description="neurons per fully connected layer (paper: 192)")
+        hidden_layers: int = Field(2, ge=1, le=4, description="hidden fully connected layers before the output layer: 2 = our reading of the paper's 'two full connection layers'; 1 = the authors' PyTorch/Keras ports (one FC of 192, then the output)")
         smooth_l1_beta: float = Field(1.0, gt=0, description="smooth-L1 transition |d| (paper: 1, normalised units)")
-        lr_step_fraction: float = Field(0.1, gt=0, le=1, description="lr decays every this fraction of max_epochs (paper: 10k of 100k iterations)")
-        lr_gamma: float = Field(0.7, gt=0, le=1, description="lr multiplier at each step (not in the paper)")
         init: Literal["kaiming", "torch"] = Field(
             "kaiming", description="weight init: kaiming = He normal (fan_in, ReLU), zero biases; torch = PyTorch default")
 
-    def __init__(self, config: "PTRCNN.Config | None" = None, metadata: dict | None = None):
+        @model_validator(mode="before")
+        @classmethod
+        def _moved_to_trainer(cls, data):
+            """The step decay moved to the trainer (issue 12): models saved before carry the old
+            defaults (dropped, they are the trainer's defaults now); other values are an error."""
+            if isinstance(data, dict):
+                data = dict(data)
+                for key, old in (("lr_step_fraction", 0.1), ("lr_gamma", 0.7)):
+                    if key in data and data.pop(key) != old:
+                        hint = "trainer.lr_step_size (epochs)" if key == "lr_step_fraction" else "trainer.lr_gamma"
+                        raise ValueError(f"model.{key} is no longer a model option: set {hint} instead")
+            return data
+
+    def __init__(self, config: PTRCNN.Config | None = None, metadata: dict | None = None):
         super().__init__()
         self.config = config = config or self.Config()
         metadata = metadata or {}
@@ -75,10 +87,10 @@ class PTRCNN(nn.Module):
         if n_flat == 0:
             raise sciml.UserError(f"input of {h}x{w} pixels is too small for the 3x3/5x5/3x3 filters")
         self.feature_shape = tuple(self.features(torch.zeros(1, 1, h, w)).shape[1:])
-        self.predictor = nn.Sequential(
-            nn.Flatten(), nn.Linear(n_flat, config.hidden), nn.ReLU(),
-            nn.Linear(config.hidden, config.hidden), nn.ReLU(),
-        )
+        fcs = [nn.Flatten(), nn.Linear(n_flat, config.hidden), nn.ReLU()]
+        for _ in range(config.hidden_layers - 1):
+            fcs += [nn.Linear(config.hidden, config.hidden), nn.ReLU()]
+        self.predictor = nn.Sequential(*fcs)
         self.head = nn.Linear(config.hidden, len(self.tasks))
         if config.init == "kaiming":
             for mod in self.modules():
@@ -86,8 +98,6 @@ class PTRCNN(nn.Module):
                     nn.init.kaiming_normal_(mod.weight, nonlinearity="relu")
                     nn.init.zeros_(mod.bias)
             nn.init.xavier_normal_(self.head.weight)
-        self._optimizer = None
-        self._base_lr = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(batch, 1, H, W)`` -> ``(batch, n_tasks)`` normalised predictions."""
@@ -111,28 +121,6 @@ class PTRCNN(nn.Module):
     def validation_step(self, batch, epoch: int) -> dict[str, torch.Tensor]:
         return self.loss(batch)
 
-    def configure_optimizers(self, trainer_config) -> torch.optim.Optimizer:
-        """SGD with Nesterov momentum (paper); lr/momentum/weight decay from the trainer config."""
-        get = (lambda k, d: getattr(trainer_config, k, d)) if not isinstance(trainer_config, dict) else trainer_config.get
-        self._base_lr = float(get("lr", 0.01))
-        opt_name = str(get("optimizer", "sgd")).lower()
-        if opt_name == "adam":
-            self._optimizer = torch.optim.Adam(self.parameters(), lr=self._base_lr, weight_decay=float(get("weight_decay", 0.005)))
-        else:
-            self._optimizer = torch.optim.SGD(
-                self.parameters(), lr=self._base_lr, momentum=float(get("momentum", 0.85) or 0.85),
-                nesterov=bool(get("nesterov", True)), weight_decay=float(get("weight_decay", 0.005)))
-        return self._optimizer
-
-    def on_epoch_start(self, epoch: int, max_epochs: int) -> None:
-        """Step decay (paper): lr = lr0 * gamma^floor(epoch / (lr_step_fraction * max_epochs))."""
-        if self._optimizer is None:
-            return
-        step = max(1, round(self.config.lr_step_fraction * max_epochs))
-        lr = self._base_lr * self.config.lr_gamma ** (epoch // step)
-        for g in self._optimizer.param_groups:
-            g["lr"] = lr
-
 
 class StabilityCNN(nn.Module):
     """Transfer-learning stability classifier (paper §Transfer learning): the feature extractor and
@@ -149,9 +137,15 @@ class StabilityCNN(nn.Module):
         self.features = copy.deepcopy(base.features)
         self.predictor = copy.deepcopy(base.predictor)
         self.head = nn.Linear(base.head.in_features, 1)
+        self.train()  # the copies keep the base's eval mode otherwise
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.predictor(self.features(x))).squeeze(-1)
+
+    def training_step(self, batch, epoch: int) -> dict[str, torch.Tensor]:
+        """Binary cross-entropy of the logits for a batch ``(x (n,1,H,W), y (n,) in {0, 1})``."""
+        x, y = batch[0], batch[1]
+        return {"loss": nn.functional.binary_cross_entropy_with_logits(self(x), y.float())}
 
     @torch.no_grad()
     def probability(self, x: torch.Tensor) -> torch.Tensor:

@@ -5,7 +5,9 @@ CSV with a ``formula`` column. Unknown elements or non-X2YZ formulas raise one `
 naming every bad formula.
 
 Deep ensemble: pass several trained models (a list, e.g. the seed sweep of ``--tune --seeds N``)
-and the output holds the ensemble mean and standard deviation per prediction.
+and the output holds the ensemble mean and standard deviation per prediction. From the command
+line: ``sciml ptrcnn predict --sweep RUNS/PARENT --input formulas.txt`` (every trial's model of a
+sweep) or ``--model URI --model URI ...`` (:func:`predict_ensemble`, :func:`sweep_model_dirs`).
 """
 
 from __future__ import annotations
@@ -14,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 import sciml
+
 from sciml_ptrcnn.dataset import TARGETS, denormalize
 from sciml_ptrcnn.elements import parse_formula
-from sciml_ptrcnn.representation import encode
+from sciml_ptrcnn.representation import encode, encoding_of
 
 
 def read_formulas(path: str | Path) -> list[str]:
@@ -63,7 +65,8 @@ def predict_formulas(models, metadata: dict, formulas) -> pd.DataFrame:
 
     models = models if isinstance(models, (list, tuple)) else [models]
     hs = parse_all(formulas)
-    x = torch.from_numpy(encode(hs, metadata.get("representation", "ptr"), metadata.get("layout", "compact")))
+    x = torch.from_numpy(encode(hs, metadata.get("representation", "ptr"), metadata.get("layout", "compact"),
+                                encoding=encoding_of(metadata)))
     preds = {}
     for m in models:
         m.eval()
@@ -86,3 +89,59 @@ def predict(model, config, metadata, input_path) -> pd.DataFrame:
     """The pipeline's ``predict`` hook: ``(model, run config, dataset metadata, input file)`` -> DataFrame
     with columns ``input, formula, formation_energy_per_atom`` (eV/atom) ``, lattice_parameter`` (Å)."""
     return predict_formulas(model, metadata, read_formulas(input_path))
+
+
+def predict_ensemble(members, formulas) -> pd.DataFrame:
+    """Deep-ensemble prediction: ``members`` are ``(model, metadata)`` pairs (each model with the
+    dataset metadata it was trained with: its own representation, encoding and normalisation).
+
+    Returns a DataFrame with ``input, formula``, then per target the members' mean
+    (``formation_energy_per_atom`` eV/atom, ``lattice_parameter`` Å) and standard deviation over
+    members (``*_std``, population std, 0 for one member), and ``n_models``.
+
+    Raises:
+        UserError: no member, or the members predict no common target.
+    """
+    import torch
+
+    if not members:
+        raise sciml.UserError("no model to predict with: give --model (one or more) or --sweep")
+    hs = parse_all(formulas)
+    preds: dict[str, list[np.ndarray]] = {}
+    for model, metadata in members:
+        x = torch.from_numpy(encode(hs, metadata.get("representation", "ptr"), metadata.get("layout", "compact"),
+                                    encoding=encoding_of(metadata)))
+        model.eval()
+        with torch.no_grad():
+            p = model(x).numpy()
+        cols = [TARGETS.index(t) for t in model.tasks]
+        phys = denormalize(p, metadata["normalization"], cols)
+        for i, t in enumerate(model.tasks):
+            preds.setdefault(t, []).append(phys[:, i])
+    common = [t for t in TARGETS if len(preds.get(t, [])) == len(members)]
+    if not common:
+        raise sciml.UserError("the models predict no target in common (e.g. a formation-energy-only and a "
+                              "lattice-parameter-only model)")
+    df = pd.DataFrame({"input": list(formulas), "formula": [h.formula for h in hs]})
+    for t in common:
+        v = np.stack(preds[t])
+        df[t] = v.mean(0)
+        df[f"{t}_std"] = v.std(0)
+    df["n_models"] = len(members)
+    return df
+
+
+def sweep_model_dirs(parent: str | Path) -> list[Path]:
+    """Every trial model directory (``.../model`` with a ``state_dict.pt``) below a sweep's
+    directory, sorted: ``$SCIML_HOME/runs/trials/<parent>`` after ``sciml run --tune``,
+    ``$SCIML_HOME/runs/<parent>`` for trials run in process.
+
+    Raises:
+        UserError: the directory holds no trial model.
+    """
+    parent = Path(parent)
+    dirs = sorted(d.parent for d in parent.rglob("model/state_dict.pt"))
+    if not dirs:
+        raise sciml.UserError(f"{str(parent)!r} holds no trial model (expected <trial>/model/state_dict.pt, as "
+                              "`sciml run` writes under $SCIML_HOME/runs/<parent> or runs/trials/<parent>)")
+    return dirs

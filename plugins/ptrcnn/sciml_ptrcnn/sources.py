@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from sciml import UserError
+
 from sciml_ptrcnn.elements import parse_formula
 
 COLUMNS = ["formula", "x", "y", "z", "formation_energy_per_atom", "lattice_parameter"]
@@ -71,7 +71,7 @@ def load_chgnet_table(path: str | Path | None = None, only_converged: bool = Tru
     if min_formation_energy is not None:
         df = df[df["formation_energy_per_atom"] >= min_formation_energy]
     recs = []
-    for f, e, a in zip(df["formula"], df["formation_energy_per_atom"], df["lattice_parameter"]):
+    for f, e, a in zip(df["formula"], df["formation_energy_per_atom"], df["lattice_parameter"], strict=True):
         h = parse_formula(f)
         recs.append((h.formula, h.x, h.y, h.z, float(e), float(a)))
     return _rows(recs)
@@ -127,7 +127,7 @@ def load_csv(path: str | Path) -> pd.DataFrame:
     e = df.get("formation_energy_per_atom", pd.Series([np.nan] * len(df)))
     a = df.get("lattice_parameter", pd.Series([np.nan] * len(df)))
     recs = []
-    for f, ee, aa in zip(df["formula"], e, a):
+    for f, ee, aa in zip(df["formula"], e, a, strict=True):
         h = parse_formula(f)
         recs.append((h.formula, h.x, h.y, h.z, float(ee), float(aa)))
     return _rows(recs)

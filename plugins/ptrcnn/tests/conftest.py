@@ -38,11 +38,10 @@ def write_oqmd_like(path, n=300, seed=0):
     tokens sorted by symbol, formation energy in eV/atom, no lattice parameter). Energies are
     synthetic: a per-element term (X counted twice) plus noise."""
     import numpy as np
-
     from sciml_ptrcnn.elements import ELEMENTS
 
     rng = np.random.default_rng(seed)
-    w = dict(zip(ELEMENTS, rng.normal(0, 0.15, len(ELEMENTS))))
+    w = dict(zip(ELEMENTS, rng.normal(0, 0.15, len(ELEMENTS)), strict=True))
     seen, lines = set(), []
     while len(lines) < n:
         x, y, z = rng.choice(len(ELEMENTS), 3, replace=False)
@@ -62,14 +61,7 @@ def drawing_reporter(root):
     """The core's in-memory reporter with the file reporter's ``draw_figure`` (warn, never raise)."""
     from sciml.testing import RecordingReporter
 
-    if hasattr(RecordingReporter, "draw_figure"):
-        return RecordingReporter(root)
-    from sciml.trial import FileReporter
-
-    class Reporter(RecordingReporter):
-        draw_figure = FileReporter.draw_figure
-
-    return Reporter(root)
+    return RecordingReporter(root)
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
-
-from sciml.errors import UserError
+from sciml import UserError
 from sciml.testing import make_context
 from sciml_ptrcnn.dataset import HeuslerPTRDataset, denormalize, normalization_stats, split_indices
 
@@ -63,3 +62,13 @@ def test_cache_reused_and_fingerprint_depends_on_config(tmp_path, oqmd_file):
     assert len(list((tmp_path / "cache" / "ptrcnn").glob("*.npz"))) == 2
     assert not np.array_equal(d1.images("train"), d2.images("train"))
     assert np.array_equal(d1.formulas("test"), d2.formulas("test"))
+
+
+def test_encoding_config_reaches_images_and_metadata(tmp_path, oqmd_file):
+    d0 = _data(tmp_path, oqmd_file, element_value=0.0, count_scale=1.0)  # plain atom counts
+    d1 = _data(tmp_path, oqmd_file)  # default: the authors' PyTorch port
+    assert d0.fingerprint() != d1.fingerprint()
+    x0, x1 = d0.images("train"), d1.images("train")
+    assert np.allclose(x1[x0 > 0], 1.4 * x0[x0 > 0])
+    assert np.allclose(np.unique(x1[x0 == 0]), [-0.1, 0.0])
+    assert d1.metadata["encoding"] == {"background": 0.0, "element_value": -0.1, "count_scale": 1.4}

@@ -13,7 +13,6 @@ TINY = ["dataset.max_compounds=300", "model.channels=4", "model.hidden=16", "tra
 def test_tiny_run_then_predict(sciml_store, tmp_path):
     pytest.importorskip("mlflow")
     from click.testing import CliRunner
-
     from sciml.testing import assert_plugin_loads, run_tiny
     from sciml_cli.main import get_cli
 

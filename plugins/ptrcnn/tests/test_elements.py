@@ -1,6 +1,5 @@
 import pytest
-
-from sciml.errors import UserError
+from sciml import UserError
 from sciml_ptrcnn.elements import ELEMENTS, all_heuslers, make_heusler, parse_formula
 
 

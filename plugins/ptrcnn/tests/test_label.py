@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-
 from sciml_ptrcnn.elements import make_heusler
 from sciml_ptrcnn.label import _fit_minimum, heusler_structure, label_chunk
 
@@ -71,7 +70,6 @@ def test_fit_minimum_never_extrapolates_below_the_scan():
 
 def test_repair_rows_drops_inconsistent_energies(tmp_path):
     import pandas as pd
-
     from sciml_ptrcnn.label import repair_rows
 
     refs = {el: {"energy_per_atom": -1.0, "volume_per_atom": 10.0} for el in ("Co", "Mn", "Ga", "Fe", "Al")}

@@ -2,18 +2,17 @@ import math
 
 import pytest
 import torch
-
-from sciml.errors import UserError
+from sciml import UserError
 from sciml_ptrcnn.model import PTRCNN, StabilityCNN
 
 
 def test_paper_feature_map_sizes():
     m = PTRCNN(PTRCNN.Config(), {"input_shape": (1, 5, 16)})
     assert m.feature_shape == (96, 1, 12)  # paper: 16x5 -> 14x3 -> 12x1 maps, 96 of them
-    convs = [l for l in m.features if isinstance(l, torch.nn.Conv2d)]
+    convs = [layer for layer in m.features if isinstance(layer, torch.nn.Conv2d)]
     assert [c.kernel_size for c in convs] == [(3, 3), (5, 5), (3, 3)]
     assert [c.padding for c in convs] == [(1, 1), (1, 1), (0, 0)]
-    fcs = [l for l in m.predictor if isinstance(l, torch.nn.Linear)]
+    fcs = [layer for layer in m.predictor if isinstance(layer, torch.nn.Linear)]
     assert [f.out_features for f in fcs] == [192, 192]
     assert m(torch.zeros(3, 1, 5, 16)).shape == (3, 2)
 
@@ -47,19 +46,6 @@ def test_single_task_needs_target():
         PTRCNN(PTRCNN.Config(task="lattice_parameter"), {"targets": ["formation_energy_per_atom"]})
 
 
-def test_sgd_nesterov_and_step_decay():
-    m = PTRCNN(PTRCNN.Config(channels=4, hidden=8, lr_step_fraction=0.1, lr_gamma=0.5))
-    opt = m.configure_optimizers({"lr": 0.01, "weight_decay": 0.005, "momentum": 0.85})
-    g = opt.param_groups[0]
-    assert isinstance(opt, torch.optim.SGD) and g["nesterov"] and g["momentum"] == 0.85 and g["weight_decay"] == 0.005
-    lrs = []
-    for epoch in range(40):
-        m.on_epoch_start(epoch, 40)
-        lrs.append(g["lr"])
-    assert lrs[0] == lrs[3] == 0.01
-    assert lrs[4] == pytest.approx(0.005) and lrs[39] == pytest.approx(0.01 * 0.5**9)
-
-
 def test_stability_transfer_copies_weights_and_outputs_probabilities():
     m = PTRCNN(PTRCNN.Config(channels=4, hidden=8))
     s = StabilityCNN(m)
@@ -69,3 +55,19 @@ def test_stability_transfer_copies_weights_and_outputs_probabilities():
     p = s.probability(torch.rand(5, 1, 5, 16) * 3)
     assert p.shape == (5,) and bool(((p >= 0) & (p <= 1)).all())
     assert not math.isnan(float(p.sum()))
+
+
+def test_authors_fc_layout_has_one_hidden_layer():
+    m = PTRCNN(PTRCNN.Config(channels=4, hidden=8, hidden_layers=1), {"input_shape": (1, 5, 16)})
+    fcs = [layer for layer in m.predictor if isinstance(layer, torch.nn.Linear)]
+    assert [(f.in_features, f.out_features) for f in fcs] == [(4 * 12, 8)]
+    assert m(torch.zeros(2, 1, 5, 16)).shape == (2, 2)
+
+
+def test_step_decay_options_moved_to_the_trainer():
+    from pydantic import ValidationError
+
+    # a model saved before issue 12 carries the old defaults: it still loads
+    assert PTRCNN.Config(lr_step_fraction=0.1, lr_gamma=0.7, channels=4) == PTRCNN.Config(channels=4)
+    with pytest.raises(ValidationError, match="trainer.lr_gamma"):
+        PTRCNN.Config(lr_gamma=0.5)

@@ -2,8 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
-from sciml.errors import UserError
+from sciml import UserError
 from sciml.testing import make_context
 from sciml_ptrcnn.dataset import HeuslerPTRDataset
 from sciml_ptrcnn.evaluation import RegressionEvaluator
@@ -101,3 +100,54 @@ def test_plugin_registers_everything():
     assert p.name == "default" and p.predict == "sciml_ptrcnn.predict:predict"
     assert {"trainer.lr", "trainer.weight_decay", "trainer.batch_size", "model.channels",
             "dataset.representation"} <= set(p.search_space)
+
+
+def _save(directory, model, metadata, pipeline="ptrcnn:default"):
+    import sciml
+
+    cfg = {"pipeline": pipeline, "model": {"name": "ptrcnn:cnn", **model.config.model_dump()}}
+    return sciml.save_model_dir(directory, model, cfg, metadata)
+
+
+def test_cli_ensemble_over_a_sweep_and_repeated_models(trained, tmp_path):
+    import click
+    from click.testing import CliRunner
+    from sciml_ptrcnn import plugin
+
+    _, d, m, _, _ = trained
+    torch.manual_seed(1)
+    m2 = PTRCNN(m.config, d.metadata)
+    _save(tmp_path / "sweep" / "trial_0" / "model", m, d.metadata)
+    _save(tmp_path / "sweep" / "trial_1" / "model", m2, d.metadata)
+    (tmp_path / "sweep" / "not_a_trial").mkdir()
+    f = tmp_path / "in.txt"
+    f.write_text("Co2MnGa\nFe2VAl\n")
+
+    @click.group()
+    def cli():
+        pass
+
+    plugin.sciml_register_commands(cli=cli)
+    out = tmp_path / "out.csv"
+    r = CliRunner().invoke(cli, ["ptrcnn", "predict", "--sweep", str(tmp_path / "sweep"), "--input", str(f),
+                                 "--output", str(out)])
+    assert r.exit_code == 0, r.output
+    got = pd.read_csv(out)
+    a = predict_formulas(m, d.metadata, ["Co2MnGa", "Fe2VAl"])["formation_energy_per_atom"].to_numpy()
+    b = predict_formulas(m2, d.metadata, ["Co2MnGa", "Fe2VAl"])["formation_energy_per_atom"].to_numpy()
+    assert got["n_models"].tolist() == [2, 2]
+    assert np.allclose(got["formation_energy_per_atom"], (a + b) / 2, atol=1e-5)
+    assert np.allclose(got["formation_energy_per_atom_std"], np.abs(a - b) / 2, atol=1e-5)
+    assert (got["formation_energy_per_atom_std"] > 0).all()
+    # the same two models named one by one give the same table; one model gives std 0
+    r = CliRunner().invoke(cli, ["ptrcnn", "predict", "--model", str(tmp_path / "sweep" / "trial_0" / "model"),
+                                 "--model", str(tmp_path / "sweep" / "trial_1" / "model"), "--input", str(f)])
+    assert r.exit_code == 0, r.output
+    assert np.allclose(pd.read_csv(__import__("io").StringIO(r.output))["formation_energy_per_atom"],
+                       got["formation_energy_per_atom"], atol=1e-5)
+    r = CliRunner().invoke(cli, ["ptrcnn", "predict", "--sweep", str(tmp_path / "sweep" / "not_a_trial"),
+                                 "--input", str(f)])
+    assert r.exit_code != 0 and "holds no trial model" in str(r.exception)
+    _save(tmp_path / "other" / "model", m, d.metadata, pipeline="cgmap:default")
+    r = CliRunner().invoke(cli, ["ptrcnn", "predict", "--model", str(tmp_path / "other" / "model"), "--input", str(f)])
+    assert r.exit_code != 0 and "not trained by plugin ptrcnn" in str(r.exception)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from sciml.testing import make_context
 from sciml_ptrcnn.dataset import HeuslerPTRDataset
 from sciml_ptrcnn.evaluation import RegressionEvaluator

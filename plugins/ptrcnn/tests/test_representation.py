@@ -1,8 +1,7 @@
 import numpy as np
 import pytest
 from pymatgen.core import Element
-
-from sciml.errors import UserError
+from sciml import UserError
 from sciml_ptrcnn.elements import ELEMENTS, make_heusler
 from sciml_ptrcnn.representation import REPRESENTATIONS, encode, positions
 
@@ -59,3 +58,26 @@ def test_every_representation_keeps_the_counts(rep):
 def test_unknown_representation_message():
     with pytest.raises(UserError, match="random_table_1"):
         positions("hexagon")
+
+
+def test_encoding_pixel_values_of_the_authors_port():
+    from sciml_ptrcnn.representation import AUTHORS_PYTORCH
+
+    x = encode([make_heusler("Co", "Mn", "Ga")], encoding=AUTHORS_PYTORCH)[0, 0]
+    shape, pos = positions("ptr")
+    assert x[pos["Co"]] == pytest.approx(2.8) and x[pos["Mn"]] == pytest.approx(1.4) and x[pos["Ga"]] == pytest.approx(1.4)
+    assert x[pos["W"]] == pytest.approx(-0.1) and x[pos["Li"]] == pytest.approx(-0.1)
+    element_cells = set(pos.values())
+    empty = [(r, c) for r in range(shape[0]) for c in range(shape[1]) if (r, c) not in element_cells]
+    assert len(empty) == 5 * 16 - 52 and all(x[rc] == 0 for rc in empty)  # e.g. groups 3-12 of periods 2-3
+    assert x[0, 5] == 0 and x[4, 2] == 0  # period 2 group 6 (no element there), period 6 group 3 (no La)
+
+
+def test_encoding_background_and_default():
+    from sciml_ptrcnn.representation import Encoding, encoding_of
+
+    x = encode([{"Co": 2, "Mn": 1, "Ga": 1}], encoding=Encoding(background=-20.0, element_value=-20.0))[0, 0]
+    assert (x == -20).sum() == 5 * 16 - 3 and sorted(x[x > -20]) == [1, 1, 2]
+    assert encoding_of({}) == Encoding() and encoding_of({"encoding": {"count_scale": 1.4}}).count_scale == 1.4
+    line = encode([{"Co": 2, "Mn": 1, "Ga": 1}], "mendeleev_line", encoding=Encoding(background=5.0))
+    assert (line == 5).sum() == 0  # a line has a pixel for every element: no background cell

@@ -2,10 +2,16 @@ import gzip
 
 import numpy as np
 import pytest
-
-from sciml.errors import UserError
-from sciml_ptrcnn.sources import (build_stability_positives, load_chgnet_table, load_csv, load_experimental,
-                                  load_oqmd, load_source, load_stability_positives)
+from sciml import UserError
+from sciml_ptrcnn.sources import (
+    build_stability_positives,
+    load_chgnet_table,
+    load_csv,
+    load_experimental,
+    load_oqmd,
+    load_source,
+    load_stability_positives,
+)
 
 from .conftest import SHARED
 
