@@ -32,24 +32,25 @@ def main(argv=None):
     p.add_argument("--path", default=None, help="another CHGNet table (default: the committed one)")
     p.add_argument("--json", default=None, help="write the results here")
     a = p.parse_args(argv)
-    torch.set_num_threads(1)
-    from sciml.testing import make_context
+    import sciml
     from sciml_ptrcnn.baseline import fit_krr, krr_predict
     from sciml_ptrcnn.dataset import HeuslerPTRDataset
     from sciml_ptrcnn.evaluation import predict_physical, regression_metrics
     from sciml_ptrcnn.model import PTRCNN
-    from sciml_ptrcnn.training import fit
+    from sciml_ptrcnn.training import Silent, paper_config
 
-    ctx = make_context(tempfile.mkdtemp(prefix="ptrcnn_lc_"))
+    root = tempfile.mkdtemp(prefix="ptrcnn_lc_")
+    ctx = sciml.Context(run_dir=root, cache_dir=root, seed=0, threads=1)
     rows = []
 
     def run(rep, n, norm="whitening", task="multi"):
         d = HeuslerPTRDataset(HeuslerPTRDataset.Config(path=a.path, representation=rep, n_train=n, normalization=norm), ctx)
         d.prepare()
         torch.manual_seed(0)
-        m = PTRCNN(PTRCNN.Config(channels=a.channels, task=task, lr_gamma=0.7), d.metadata)
+        m = PTRCNN(PTRCNN.Config(channels=a.channels, task=task), d.metadata)
         t0 = time.time()
-        fit(m, d.split("train"), d.split("val"), max_epochs=a.epochs, batch_size=a.batch_size, lr=0.01, patience=0)
+        sciml.fit(m, d.split("train"), d.split("val"), paper_config(a.epochs, batch_size=a.batch_size, device="cpu"),
+                  ctx, Silent(), stage=f"{rep}_{n}_{norm}_{task}")
         met = regression_metrics(predict_physical(m, d.images("test"), d.normalization), d.raw_targets("test"), "test")
         row = {"model": f"cnn/{task}/{norm}", "representation": rep, "n_train": d.metadata["n_train"], **met,
                "seconds": round(time.time() - t0)}
