@@ -231,7 +231,7 @@ def _layout(tree: dict):
     return mols, reactions
 
 
-def draw_route(route: Route, ax=None, mol_px: int = 220):
+def draw_route(route: Route, ax=None, mol_px: int = 300):
     """The route as an AND-OR tree: the target on the left, each reaction (OR choice, a dot labelled with its step
     and template) joined to all of its precursors (AND), leaves framed green when in stock, red when not.
 
@@ -271,7 +271,7 @@ def draw_route(route: Route, ax=None, mol_px: int = 220):
         img = np.asarray(Draw.MolToImage(mol, size=(mol_px, mol_px)))
         leaf = not node.get("children")
         color = ("tab:green" if node.get("in_stock") else "tab:red") if leaf else "0.6"
-        box = AnnotationBbox(OffsetImage(img, zoom=0.36), (x, y), frameon=True,
+        box = AnnotationBbox(OffsetImage(img, zoom=0.3), (x, y), frameon=True,
                              bboxprops={"edgecolor": color, "linewidth": 2 if leaf else 1})
         ax.add_artist(box)
     ax.set_title(f"{route.n_steps} step(s), score {route.score:.2f}   (green: in stock, red: not in stock)",
