@@ -25,7 +25,6 @@ def main() -> None:
     args = parser.parse_args()
 
     import torch
-
     from sciml.caching import default_cache_dir
     from sciml.components import Context
     from sciml_aphyn.data import TP06SlabDataset

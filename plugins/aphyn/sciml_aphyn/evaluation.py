@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import sciml
 import torch
 from pydantic import Field
 
-import sciml
 from sciml_aphyn.data import SPLITS
 from sciml_aphyn.model import APHYNEP
 from sciml_aphyn.physics import TAU_NAMES
@@ -34,7 +34,7 @@ from sciml_aphyn.training import AphynTrainer
 #: The trivial baselines: name -> the model config keys that make them.
 BASELINES: dict[str, dict[str, Any]] = {
     "physics_only": {"use_fdl": False},
-    "physics_offset": {"use_fdl": True, "fdl_kind": "constant"},
+    "physics_offset": {"use_fdl": True, "fdl_kind": "constant", "time_unit": 1.0},
 }
 
 
@@ -56,6 +56,22 @@ def fdl_norm2(model: APHYNEP, states: np.ndarray) -> float:
     if model.fdl is None:
         return 0.0
     return float(torch.mean(torch.sum(model.fdl(torch.as_tensor(states)) ** 2, dim=-1)))
+
+
+@torch.no_grad()
+def fdl_share(model: APHYNEP, states: np.ndarray, dt: float) -> float:
+    """Share of the dynamics carried by F_dl: ∫|F_dl,v| dt / ∫|dv/dt| dt along forecasts.
+
+    ``states`` ``(n, n_samples, 2)`` forecasts on a grid of ``dt`` ms. The denominator is
+    the total variation of the forecast v (Σ|Δv|, ~2 for one action potential: up 1, down 1),
+    the numerator how much of it F_dl drives (F_dl in 1/ms, summed × ``dt``). 0 without F_dl;
+    1 would mean F_dl moves v as much as the whole model does.
+    """
+    if model.fdl is None:
+        return 0.0
+    fdl_v = model.decompose(torch.as_tensor(states, dtype=torch.float32))["F_dl"][..., 0].numpy()
+    moved = float(np.abs(np.diff(states[..., 0], axis=-1)).sum())
+    return float(np.abs(fdl_v[:, :-1]).sum() * dt / max(moved, 1e-12))
 
 
 def slab_maps(forecast_v: np.ndarray, start: np.ndarray, grid: tuple[int, int], times: list[int]) -> np.ndarray:
@@ -90,7 +106,6 @@ class Table1Evaluator(sciml.Evaluator):
             1e-3, ge=0, lt=1, description="relative validation-loss decrease that counts as an improvement")
         baseline_physics_lr: float = Field(3e-2, gt=0, description="Adam lr of the baselines' log-τ")
         baseline_offset_lr: float = Field(3e-5, gt=0, description="Adam lr of physics_offset's dv/dt offset (1/ms)")
-        baseline_pixels_per_epoch: int = Field(576, ge=1, description="training pixels per baseline epoch")
         baseline_batch_size: int = Field(576, ge=1, description="pixels per baseline step")
         figure_pixels: int = Field(2, ge=1, le=8, description="validation pixels drawn in Fig. 3")
         map_times: list[float] = Field(default_factory=lambda: [5.0, 20.0, 150.0, 290.0, 320.0],
@@ -104,11 +119,10 @@ class Table1Evaluator(sciml.Evaluator):
         c = self.config
         return AphynTrainer.Config(
             max_epochs=max(c.baseline_max_epochs, 1), physics_warmup_epochs=0,
-            physics_lr=c.baseline_physics_lr, lr=c.baseline_offset_lr,
-            pixels_per_epoch=c.baseline_pixels_per_epoch, batch_size=c.baseline_batch_size,
+            physics_lr=c.baseline_physics_lr, lr=c.baseline_offset_lr, batch_size=c.baseline_batch_size,
             curriculum_epochs=0, patience=c.baseline_patience, min_delta=c.baseline_min_delta)
 
-    def baseline(self, name: str, model: APHYNEP, data, progress=None) -> tuple[APHYNEP, dict[str, float]]:
+    def baseline(self, name: str, model: APHYNEP, data) -> tuple[APHYNEP, dict[str, float]]:
         """Baseline ``name`` (a key of :data:`BASELINES`) trained on ``data``; ``(model, info)``.
 
         ``info``: ``train_seconds`` (of the first run), ``epochs`` (trained), ``best_epoch``
@@ -133,7 +147,8 @@ class Table1Evaluator(sciml.Evaluator):
 
         def build():
             t0 = time.perf_counter()
-            best = AphynTrainer(trainer_cfg, self.context).fit(base, data, None, progress=progress)
+            # its own stage: checkpoints (and resume) apart from APHYN-EP's fit, metrics not reported
+            best = AphynTrainer(trainer_cfg, self.context).fit(base, data, None, stage=f"baseline_{name}")
             params = {k: v.detach().cpu().numpy() for k, v in base.state_dict().items()}
             info = {"train_seconds": time.perf_counter() - t0,
                     **{k: float(best[k]) for k in ("epochs", "best_epoch", "stopped_early") if k in best}}
@@ -155,8 +170,7 @@ class Table1Evaluator(sciml.Evaluator):
                 f"{split}_fdl_norm2": fdl_norm2(model, states)}
 
     def evaluate(self, model: APHYNEP, data, reporter) -> dict[str, Any]:
-        progress = getattr(reporter, "progress", None)
-        bases = {name: self.baseline(name, model, data, progress=progress) for name in BASELINES}
+        bases = {name: self.baseline(name, model, data) for name in BASELINES}
         results: dict[str, Any] = {}
         baselines: dict[str, dict[str, float]] = {
             name: {**info, **{k: v for k, v in base.taus().items() if k in base.physics.learned}}
@@ -170,6 +184,7 @@ class Table1Evaluator(sciml.Evaluator):
             results[f"forecast_seconds_{split}"] = time.perf_counter() - t0
             forecasts[split] = {"APHYN-EP": states}
             m = self.split_metrics(model, states, noisy, clean, split)
+            m[f"{split}_fdl_share"] = fdl_share(model, states, model.sampling_interval)
             # the trainer's per-epoch train_fdl_norm2 is another quantity: keep its name free
             m[f"fdl_norm2_{split}" if split == "train" else f"{split}_fdl_norm2"] = m.pop(f"{split}_fdl_norm2")
             results.update(m)

@@ -16,12 +16,12 @@ from __future__ import annotations
 import contextlib
 from typing import Literal
 
+import sciml
 import torch
-from pydantic import Field
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 
-import sciml
 from sciml_aphyn.physics import PAPER_INITIAL, TAU_NAMES, MitchellSchaeffer
 
 
@@ -97,10 +97,11 @@ class _Rhs(nn.Module):
     ``rates`` (the 1/τ of F_p) are computed once per forecast by :meth:`APHYNEP.forecast`.
     """
 
-    def __init__(self, physics: MitchellSchaeffer, fdl: nn.Module | None):
+    def __init__(self, physics: MitchellSchaeffer, fdl: nn.Module | None, time_unit: float = 1.0):
         super().__init__()
         self.physics = physics
         self.fdl = fdl
+        self.time_unit = float(time_unit)
         self.fdl_enabled = True
         self.rates: torch.Tensor | None = None
 
@@ -114,7 +115,7 @@ class _Rhs(nn.Module):
         out = self.physics.rhs(rates, t, state)
         fdl = self.active_fdl
         if fdl is not None:
-            out = out + fdl(state)
+            out = out + fdl(state) / self.time_unit
         return out
 
 
@@ -149,9 +150,13 @@ class APHYNEP(nn.Module):
         step_size: float = Field(0.1, gt=0, le=5, description="ODE solver step (ms; paper: 0.1)")
         method: Literal["euler", "midpoint", "rk4"] = Field(
             "euler", description="fixed-step torchdiffeq method (paper forecasts with Euler)")
+        time_unit: float = Field(
+            1.0, gt=0, le=1e4,
+            description="time unit of F_dl (ms): F_dl outputs dX/dt per time_unit and Eq. 3's ‖F_dl‖² is "
+                        "taken in (1/time_unit)², i.e. weighted by time_unit² against the norm in 1/ms")
 
     #: Config keys that only shape F_dl (the physics-only baseline does not depend on them).
-    FDL_KEYS = frozenset({"fdl_kind", "width", "n_blocks", "init_gain", "zero_output"})
+    FDL_KEYS = frozenset({"fdl_kind", "width", "n_blocks", "init_gain", "zero_output", "time_unit"})
 
     def __init__(self, config: Config | None = None, metadata: dict | None = None):
         super().__init__()
@@ -168,7 +173,13 @@ class APHYNEP(nn.Module):
             self.fdl = ConstantFdl()
         else:
             self.fdl = ResNetFdl(config.width, config.n_blocks, config.init_gain, config.zero_output)
-        self.rhs = _Rhs(self.physics, self.fdl)
+        self.rhs = _Rhs(self.physics, self.fdl, config.time_unit)
+        #: λ of Eq. 3 used by training_step (set each epoch by the trainer's LambdaSchedule)
+        self.loss_lambda = 1.0
+        #: (start samples, full samples, epochs) of the horizon curriculum (set by the trainer)
+        self.curriculum: tuple[int, int, int] | None = None
+        #: samples forecast per training trace this epoch (None = the whole trace)
+        self.horizon_samples: int | None = None
 
     @contextlib.contextmanager
     def physics_only(self):
@@ -221,9 +232,10 @@ class APHYNEP(nn.Module):
         if t is None:
             fp = self.physics(-1.0, states)
         else:
-            fp = torch.stack([self.physics(float(ti), s) for ti, s in zip(t, states)])
+            fp = torch.stack([self.physics(float(ti), s) for ti, s in zip(t, states, strict=True)])
         fdl = self.rhs.active_fdl
-        return {"F_p": fp, "F_dl": fdl(states) if fdl is not None else torch.zeros_like(states)}
+        fdl_ms = fdl(states) / self.rhs.time_unit if fdl is not None else torch.zeros_like(states)
+        return {"F_p": fp, "F_dl": fdl_ms}
 
     # -- loss (paper Eq. 3) --------------------------------------------------------------
     def loss_terms(self, traces: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -232,8 +244,8 @@ class APHYNEP(nn.Module):
         ``traj`` = mean over samples and pixels of (v_forecast − v_measured)² (L_traj of
         Eq. 3, averaged instead of summed so that λ does not depend on the batch size);
         ``fdl_norm2`` = mean of |F_dl(X̃_t)|² over the forecast states (the squared
-        ‖F_dl‖ of Eq. 3, as in APHYNITY; 0 for the physics-only model and inside
-        :meth:`physics_only`).
+        ‖F_dl‖ of Eq. 3, as in APHYNITY), in (1/``time_unit``)²; 0 for the physics-only
+        model and inside :meth:`physics_only`.
         """
         states = self.forecast(traces[:, 0], traces.shape[1])
         v = states[..., 0].transpose(0, 1)
@@ -249,17 +261,62 @@ class APHYNEP(nn.Module):
         """Current τ values (ms)."""
         return self.physics.taus()
 
-    # -- default-trainer contract (the plugin's own trainer is aphyn:aphyn) --------------
+    # -- the engine's model contract (sciml.fit; see sciml_aphyn.training) ------------------
+    @staticmethod
+    def _traces(batch) -> torch.Tensor:
+        return batch[0] if isinstance(batch, (list, tuple)) else batch
+
     def training_step(self, batch, epoch: int) -> dict[str, torch.Tensor]:
-        """Loss of Eq. 3 with λ fixed to its initial value 1 (used by ``sciml:default``)."""
-        traces = batch[0] if isinstance(batch, (list, tuple)) else batch
+        """Eq. 3: ``loss`` = λ · L_traj + ‖F_dl‖² on the epoch's horizon; also ``traj``, ``fdl_norm2``."""
+        traces = self._traces(batch)
+        if self.horizon_samples:
+            traces = traces[:, : self.horizon_samples]
         terms = self.loss_terms(traces)
-        return {"loss": terms["traj"] + terms["fdl_norm2"], **terms}
+        return {"loss": self.loss_lambda * terms["traj"] + terms["fdl_norm2"], **terms}
 
     def validation_step(self, batch, epoch: int) -> dict[str, torch.Tensor]:
-        traces = batch[0] if isinstance(batch, (list, tuple)) else batch
-        terms = self.loss_terms(traces)
+        """``loss`` = forecast MSE over the whole validation traces (the paper's Table-1 figure)."""
+        terms = self.loss_terms(self._traces(batch))
         return {"loss": terms["traj"], **terms}
+
+    def on_epoch_start(self, epoch: int, max_epochs: int) -> None:
+        """Horizon curriculum: the forecast horizon grows linearly to the full trace."""
+        if not self.curriculum:
+            self.horizon_samples = None
+            return
+        start, full, epochs = self.curriculum
+        if epochs <= 0 or epoch >= epochs:
+            self.horizon_samples = None
+        else:
+            self.horizon_samples = max(2, min(full, int(round(start + epoch / epochs * (full - start)))))
+
+    def on_epoch_end(self, epoch: int, metrics: dict) -> dict[str, float]:
+        """The current τ (ms), reported each epoch."""
+        return self.taus()
+
+    def configure_optimizers(self, trainer_config):
+        """Adam with two groups: F_dl at ``lr``, the log τ at ``physics_lr`` (default ``lr``).
+
+        Raises:
+            sciml.UserError: nothing to train (no learned τ and no F_dl).
+        """
+        c = trainer_config
+        phys = [p for n, p in self.named_parameters() if n.startswith("physics.")]
+        rest = [p for n, p in self.named_parameters() if not n.startswith("physics.")]
+        groups = []
+        if rest:
+            groups.append({"params": rest, "lr": c.lr})
+        if phys:
+            groups.append({"params": phys, "lr": getattr(c, "physics_lr", None) or c.lr})
+        if not groups:
+            raise sciml.UserError("the model has no trainable parameter: learn at least one τ or use F_dl")
+        return torch.optim.Adam(groups, weight_decay=c.weight_decay)
+
+    def clip_gradients(self, max_norm: float) -> None:
+        """Clip F_dl's gradient norm only: a joint clip would shrink the τ steps too."""
+        rest = [p for n, p in self.named_parameters() if not n.startswith("physics.")]
+        if rest:
+            torch.nn.utils.clip_grad_norm_(rest, max_norm)
 
 
 __all__ = ["APHYNEP", "ConstantFdl", "ResNetFdl", "TAU_NAMES"]

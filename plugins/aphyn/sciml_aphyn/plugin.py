@@ -60,3 +60,35 @@ def sciml_register_pipelines(register):
         summarize="sciml_aphyn.evaluation:summarize",
         description="APHYN-EP: hybrid Mitchell–Schaeffer + ResNet forecast of cardiac action potentials",
     ))
+
+
+@sciml.hookimpl
+def sciml_register_commands(cli):
+    import click
+
+    @cli.group()
+    def aphyn():
+        """APHYN-EP on your optical-mapping recordings."""
+
+    @aphyn.command("fit")
+    @click.argument("recording", type=click.Path())
+    @click.option("--roi", "rois", multiple=True,
+                  help="ROI: mask image (.png/.tif/.npy) or 'y0:y1,x0:x1'; repeat for several regions (default: all)")
+    @click.option("--frame-interval", type=float, required=True, help="ms between frames")
+    @click.option("--horizon", type=float, default=300.0, show_default=True, help="kept ms after the upstroke")
+    @click.option("--binning", type=int, default=1, show_default=True, help="average N×N pixel blocks")
+    @click.option("--seeds", type=int, default=3, show_default=True, help="fits per ROI (τ mean ± std)")
+    @click.option("--epochs", type=int, default=60, show_default=True, help="cap on epochs (early stop on val)")
+    @click.option("--polarity", type=click.Choice(["auto", "positive", "negative"]), default="auto", show_default=True)
+    @click.option("--detrend-degree", type=int, default=1, show_default=True, help="baseline polynomial degree")
+    @click.option("--beat", type=int, default=0, show_default=True, help="which beat (0 = first)")
+    @click.option("--step-size", type=float, default=0.1, show_default=True, help="Euler step (ms; paper 0.1)")
+    @click.option("--output-dir", default="aphyn-fit", show_default=True, help="tau.csv, summary.json, maps.png")
+    def fit(recording, rois, frame_interval, horizon, binning, seeds, epochs, polarity, detrend_degree, beat,
+            step_size, output_dir):
+        """Fit the Mitchell–Schaeffer τ of RECORDING (.tif/.npy frames or .csv/.npy traces) per ROI."""
+        from sciml_aphyn.cli import fit_command
+
+        fit_command(recording, list(rois), output_dir, frame_interval=frame_interval, horizon=horizon,
+                    binning=binning, seeds=seeds, epochs=epochs, polarity=polarity,
+                    detrend_degree=detrend_degree, beat=beat, step_size=step_size, echo=click.echo)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import sciml
+
 from sciml_aphyn.traces import normalise_traces, read_trace_file
 
 

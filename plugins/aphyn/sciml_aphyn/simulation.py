@@ -15,7 +15,6 @@ finitewave is imported inside :func:`simulate_tp06_slab` only (it compiles numba
 from __future__ import annotations
 
 import numpy as np
-
 import sciml
 
 STIMULUS_SITES = ("corner", "centre", "edge")
@@ -56,6 +55,8 @@ def simulate_tp06_slab(
     dr: float = 0.25,
     record_interval: float = 1.0,
     num_threads: int = 1,
+    g_kr_scale: float = 1.0,
+    g_ks_scale: float = 1.0,
 ) -> np.ndarray:
     """Run TP06 in an ``n×n`` isotropic slab and return the voltage of every cell.
 
@@ -70,6 +71,8 @@ def simulate_tp06_slab(
         dt, dr: time step (ms) and cell size (mm) of finitewave's explicit scheme.
         record_interval: sampling interval of the recorded voltage (ms).
         num_threads: numba threads (1 is fastest for a 24×24 slab on a shared CPU).
+        g_kr_scale, g_ks_scale: factors on TP06's G_Kr and G_Ks conductances in the whole
+            slab (> 1 shortens the action potential; a second region of the paper's Fig. 4).
 
     Returns:
         ``(n_t, n, n)`` float32 transmembrane voltage in mV, ``n_t = t_end/record_interval + 1``
@@ -80,6 +83,8 @@ def simulate_tp06_slab(
     """
     if n < 2:
         raise sciml.UserError(f"slab size n={n} must be at least 2 cells")
+    if not (g_kr_scale > 0 and g_ks_scale > 0):
+        raise sciml.UserError(f"conductance scales must be > 0, got g_kr_scale={g_kr_scale}, g_ks_scale={g_ks_scale}")
     if not (t_end > 0 and record_interval > 0 and record_interval <= t_end):
         raise sciml.UserError(
             f"need 0 < record_interval ({record_interval} ms) <= t_end ({t_end} ms)")
@@ -97,6 +102,10 @@ def simulate_tp06_slab(
     model = fw.TP062D()
     model.dt = dt
     model.dr = dr
+    if g_kr_scale != 1.0:
+        model.gKr = model.gKr * g_kr_scale
+    if g_ks_scale != 1.0:
+        model.gKs = model.gKs * g_ks_scale
     model.t_max = 0.0
     model.prog_bar = False
     model.cardiac_tissue = tissue

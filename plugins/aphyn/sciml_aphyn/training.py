@@ -1,210 +1,215 @@
-"""APHYN-EP training (paper §2, Eq. 3, and the adaptive λ of APHYNITY, Yin et al. 2021).
+"""APHYN-EP training on the core's engine (paper §2, Eq. 3, and the adaptive λ of APHYNITY,
+Yin et al. 2021).
 
-Per step: loss = λ_j · L_traj + ‖F_dl‖² on a batch of pixels, Adam (lr 1e-3 in the paper).
-After epoch j: λ_{j+1} = λ_j + γ · L_traj(θ_{j+1}) (λ_0 = 1, γ = 10 in silico, 1 ex vivo);
-L_traj(θ_{j+1}) is taken as the mean trajectory loss of the epoch's batches (no extra pass).
+The loop is :func:`sciml.fit` (Lightning: device, threads, checkpoints, resume, divergence,
+early stopping, best-epoch restore). What is particular to APHYN-EP:
 
-Physics warm-up: the first ``physics_warmup_epochs`` epochs train F_p alone (F_dl skipped,
-λ held at λ_0, exactly as the physics-only baseline is trained), then F_p and F_dl are
-trained together on Eq. 3. APHYNITY's principle is that the physical model explains all it
-can and F_dl only the rest; on a CPU budget, training both from the start let F_dl absorb
-the part a change of τ would explain (measured: τ barely moved and the hybrid lost to the
-physics-only model), so the order is made explicit.
+- the model's ``training_step`` returns loss = λ_j · L_traj + ‖F_dl‖² (Eq. 3) on a batch of
+  pixels; ``validation_step`` the forecast MSE of validation pixels (``val_loss``);
+- :class:`LambdaSchedule` (a Lightning callback whose state is in the checkpoint, so it
+  survives resume): λ_{j+1} = λ_j + γ · L_traj(θ_{j+1}) after each epoch in which F_dl trains
+  (λ_0 = 1, γ = 10 in silico, 1 ex vivo; L_traj(θ_{j+1}) is the epoch's mean trajectory loss),
+  and the optional physics warm-up: the first ``physics_warmup_epochs`` epochs train F_p alone
+  (F_dl skipped, λ held at λ_0);
+- per-group learning rates (``lr`` for F_dl, ``physics_lr`` for the log τ) in the model's
+  ``configure_optimizers``, and ``grad_clip`` on F_dl's gradients only (``clip_gradients``);
+- the horizon curriculum in the model's ``on_epoch_start``.
 
-Budget (CPU): a 350 ms forecast is 3500 Euler steps; an epoch is one step on
-``pixels_per_epoch`` training pixels (default: all 576 of the slab at once, the cheapest per
-pixel, since the solver's cost is mostly per step). Optionally the forecast horizon grows
-from ``start_horizon`` to the full trace over ``curriculum_epochs``.
-The physics-only baselines are trained by the same code (model with ``use_fdl=False``, or
-with the constant F_dl), with early stopping (``patience``) on the validation loss.
+The physics-only baselines are trained by the same trainer (model with ``use_fdl=False``, or
+with the constant F_dl) under their own stage names.
 """
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import math
 import time
 from typing import Any
 
+import lightning.pytorch as pl
 import numpy as np
+import sciml
 import torch
 from pydantic import Field
 
-import sciml
 
+class LambdaSchedule(pl.Callback):
+    """λ of Eq. 3 and the physics warm-up, per epoch; adds ``lambda``, ``fdl_on``, ``horizon``
+    (ms) and ``time_s`` (seconds of the epoch) to the reported metrics.
 
-class AphynTrainer(sciml.Trainer):
-    """Trainer ``aphyn:aphyn`` (Eq. 3 with the λ schedule).
-
-    ``fit(model, data, reporter)`` trains ``model`` (an :class:`~sciml_aphyn.model.APHYNEP`) in
-    place on ``data.split("train")``, reports per epoch ``train_loss``, ``train_traj``,
-    ``train_fdl_norm2``, ``val_loss`` (= forecast MSE on validation pixels), ``lambda``,
-    ``horizon`` (ms), ``fdl_on`` (0 in the physics warm-up), ``time_s`` and the learned τ (ms),
-    checkpoints (best on ``val_loss``), and restores the best weights at the end.
-    With ``patience`` > 0 it stops early once ``val_loss`` has not improved by a fraction
-    ``min_delta`` for ``patience`` full-horizon epochs after the warm-up; the returned metrics
-    then say ``epochs`` (trained) and ``stopped_early`` (1.0).
+    ``lambda`` is the λ the epoch trained with; the update λ += γ·train_traj follows the epoch.
+    The state (λ) is saved in Lightning's checkpoint (:meth:`state_dict`).
     """
 
-    class Config(sciml.ComponentConfig):
+    def __init__(self, lambda0: float, gamma: float, warmup_epochs: int):
+        self.lam = float(lambda0)
+        self.gamma = float(gamma)
+        self.warmup_epochs = int(warmup_epochs)
+        self._t0 = 0.0
+
+    def state_dict(self) -> dict[str, float]:
+        return {"lambda": self.lam}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.lam = float(state["lambda"])
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        net = pl_module.net
+        net.loss_lambda = self.lam
+        # the warm-up skips F_dl in training and validation (F_dl's parameters get no gradient)
+        net.rhs.fdl_enabled = not (net.fdl is not None and trainer.current_epoch < self.warmup_epochs)
+        self._t0 = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        net = pl_module.net
+        metrics = pl_module.epoch_metrics
+        fdl_trains = net.fdl is not None and net.rhs.fdl_enabled
+        n_h = net.horizon_samples
+        metrics.update({"lambda": self.lam, "fdl_on": float(fdl_trains), "time_s": time.perf_counter() - self._t0})
+        if n_h:
+            metrics["horizon"] = (n_h - 1) * net.sampling_interval
+        # λ weighs L_traj against ‖F_dl‖², so it moves only while F_dl trains (for F_p alone it
+        # would only rescale Adam's steps)
+        if fdl_trains and math.isfinite(metrics.get("train_traj", math.nan)):
+            self.lam += self.gamma * metrics["train_traj"]
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        pl_module.net.rhs.fdl_enabled = True
+
+
+class _Arrays:
+    """``split(name)`` over trace tensors, for :meth:`AphynTrainer.fit_arrays`."""
+
+    def __init__(self, train, val):
+        from torch.utils.data import TensorDataset
+
+        self._splits = {name: TensorDataset(torch.as_tensor(x, dtype=torch.float32))
+                        for name, x in (("train", train), ("val", val))}
+
+    def split(self, name):
+        return self._splits[name]
+
+
+class _Silent:
+    """A reporter that records nothing (the baselines' fits inside the evaluator)."""
+
+    def report(self, step, metrics):
+        pass
+
+    def checkpoint_written(self, path):
+        pass
+
+
+class AphynTrainer(sciml.DefaultTrainer):
+    """Trainer ``aphyn:aphyn`` (Eq. 3 with the λ schedule) on :func:`sciml.fit`.
+
+    ``fit(model, data, reporter)`` trains an :class:`~sciml_aphyn.model.APHYNEP` in place on
+    ``data.split("train")`` and reports per epoch ``train_loss``, ``train_traj``,
+    ``train_fdl_norm2``, ``val_loss`` (forecast MSE of ``val_pixels`` validation pixels),
+    ``lambda``, ``fdl_on``, ``time_s``, ``lr`` and the τ (ms); early stopping on ``val_loss``
+    (``patience``, ``min_delta`` relative) never before the warm-up and curriculum end, plus
+    ``patience`` epochs for F_dl.
+    Returns ``{"best_epoch", "best_val_loss", "epochs", "stopped_early"}``.
+    """
+
+    class Config(sciml.TrainerConfig):
         max_epochs: int = Field(200, ge=1, le=10000, description="epochs, warm-up included (paper: ~100)")
+        batch_size: int = Field(576, ge=1, description="pixels per optimisation step (576 = a 24×24 slab)")
+        lr: float = Field(3e-5, gt=0, le=1,
+                          description="Adam learning rate of F_dl (paper: 1e-3, too large with F_dl in 1/ms)")
+        patience: int = Field(
+            0, ge=0, description="stop after this many epochs without a val_loss improvement (0 = run max_epochs)")
+        min_delta: float = Field(0.0, ge=0, lt=1, description="relative val_loss decrease that counts for patience")
+        delta_mode: str = Field("relative", pattern="^(absolute|relative)$", description="min_delta is relative")
+        grad_clip: float | None = Field(1.0, gt=0, description="max gradient norm of F_dl (None = off); τ are not clipped")
         physics_warmup_epochs: int = Field(
             150, ge=0, description="first epochs train F_p alone (F_dl off); the rest train both")
-        lr: float = Field(3e-5, gt=0, le=1,
-                          description="Adam learning rate of F_dl (paper: 1e-3, too large with t in ms)")
         physics_lr: float | None = Field(
             3e-2, gt=0, le=1,
             description="Adam learning rate of the log-τ; None = lr (a step of 0.03 changes τ by ~3 %)")
-        weight_decay: float = Field(0.0, ge=0, description="Adam weight decay")
-        batch_size: int = Field(576, ge=1, description="pixels per optimisation step")
-        pixels_per_epoch: int = Field(576, ge=1, description="training pixels drawn per epoch (all if larger)")
         val_pixels: int = Field(48, ge=0, description="validation pixels forecast per epoch (0 = all)")
         lambda0: float = Field(1.0, ge=0, description="λ_0 of Eq. 3 (paper: 1)")
         gamma: float = Field(10.0, ge=0, description="γ of the λ schedule (paper: 10 in silico, 1 ex vivo)")
         start_horizon: float = Field(60.0, gt=0, description="forecast horizon of the first epoch (ms)")
         curriculum_epochs: int = Field(0, ge=0, description="epochs over which the horizon grows to the full trace")
-        grad_clip: float = Field(1.0, ge=0, description="max gradient norm of F_dl (0 = off); τ are not clipped")
-        patience: int = Field(
-            0, ge=0, description="stop after this many epochs without a val_loss improvement (0 = run max_epochs)")
-        min_delta: float = Field(
-            0.0, ge=0, lt=1, description="relative val_loss decrease that counts as an improvement for patience")
-        device: str = Field("auto", description="torch device; auto = the run's --device")
 
-    def horizon_samples(self, epoch: int, n_samples: int, sampling_interval: float) -> int:
-        """Number of samples forecast at ``epoch`` (0-based): the curriculum of the budget."""
+    def callbacks(self, model, data) -> list[Any]:
         c = self.config
-        start = min(n_samples, int(math.floor(c.start_horizon / sampling_interval)) + 1)
-        if c.curriculum_epochs <= 0 or epoch >= c.curriculum_epochs:
-            return n_samples
-        frac = epoch / c.curriculum_epochs
-        return max(2, min(n_samples, int(round(start + frac * (n_samples - start)))))
+        return [LambdaSchedule(c.lambda0, c.gamma, c.physics_warmup_epochs)]
 
-    def fit(self, model, data, reporter, progress=None) -> dict[str, float]:
-        train = data.split("train").tensors[0]
-        val = data.split("val").tensors[0]
-        return self.fit_arrays(model, train, val, reporter, progress)
-
-    def fit_arrays(self, model, train: torch.Tensor, val: torch.Tensor, reporter=None,
-                   progress=None) -> dict[str, float]:
-        """Train on traces ``train`` ``(n_train, n_samples)``, validate on ``val``.
-
-        ``progress`` wraps the epoch range in a progress bar (default: ``reporter.progress``).
-
-        Returns the metrics of the best epoch (lowest ``val_loss``), with ``best_epoch``
-        (0-based), ``epochs`` (trained) and ``stopped_early`` (0/1).
-        """
+    def fit(self, model, data, reporter, *, stage: str = "fit") -> dict[str, float]:
+        """Train ``model`` in place; ``stage`` names the checkpoint (several fits per trial)."""
         c = self.config
-        device = torch.device(getattr(self.context, "device", "cpu") if c.device == "auto" else c.device)
-        model.to(device)
-        train = torch.as_tensor(train, dtype=torch.float32, device=device)
-        val = torch.as_tensor(val, dtype=torch.float32, device=device)
-        seed = int(getattr(self.context, "seed", 0) or 0)
-        gen = torch.Generator().manual_seed(seed)
-        val_idx = torch.randperm(len(val), generator=gen)[: c.val_pixels] if c.val_pixels else torch.arange(len(val))
-        val_sub = val[val_idx.to(device)]
+        n_samples = int(data.split("train")[0][0].shape[-1])
+        start = min(n_samples, int(math.floor(c.start_horizon / model.sampling_interval)) + 1)
+        model.curriculum = (start, n_samples, c.curriculum_epochs)
+        val = data.split("val")
+        if c.val_pixels and c.val_pixels < len(val):
+            gen = torch.Generator().manual_seed(int(getattr(self.context, "seed", 0) or 0))
+            val = torch.utils.data.Subset(val, torch.randperm(len(val), generator=gen)[: c.val_pixels].tolist())
+        # no early stop before the warm-up and the curriculum are over and F_dl had `patience` epochs
+        settle = (c.physics_warmup_epochs if model.fdl is not None else 0) + c.curriculum_epochs
+        settle += c.patience if settle else 0
+        config = c.model_copy(update={"min_epochs": max(c.min_epochs, min(settle, c.max_epochs))})
+        return sciml.fit(model, data.split("train"), val, config, self.context,
+                         reporter if reporter is not None else _Silent(),
+                         callbacks=self.callbacks(model, data), stage=stage)
 
-        phys = [p for n, p in model.named_parameters() if n.startswith("physics.")]
-        rest = [p for n, p in model.named_parameters() if not n.startswith("physics.")]
-        groups = []
-        if rest:
-            groups.append({"params": rest, "lr": c.lr})
-        if phys:
-            groups.append({"params": phys, "lr": c.physics_lr or c.lr})
-        if not groups:
-            raise sciml.UserError("the model has no trainable parameter: learn at least one τ or use F_dl")
-        optimizer = torch.optim.Adam(groups, weight_decay=c.weight_decay)
-
-        lam = float(c.lambda0)
-        best = {"val_loss": math.inf}
-        plateau_ref, since_improved, stopped = math.inf, 0, False
-        warm_up_end = c.physics_warmup_epochs if model.fdl is not None else 0
-        best_state = copy.deepcopy(model.state_dict())
-        t0 = time.perf_counter()
-        n_samples = train.shape[1]
-        epochs = range(c.max_epochs)
-        progress = progress or (reporter.progress if reporter is not None else None)
-        if progress is not None:  # a bar on a terminal: the default run trains for minutes
-            epochs = progress(epochs, total=c.max_epochs,
-                              desc="APHYN-EP epochs" if model.fdl is not None else "physics-only epochs")
-        for epoch in epochs:
-            model.train()
-            warm_up = epoch < c.physics_warmup_epochs and model.fdl is not None
-            fdl_trains = model.fdl is not None and not warm_up
-            phase = model.physics_only if warm_up else contextlib.nullcontext
-            n_h = self.horizon_samples(epoch, n_samples, model.sampling_interval)
-            order = torch.randperm(len(train), generator=gen)[: c.pixels_per_epoch]
-            sums = {"loss": 0.0, "traj": 0.0, "fdl_norm2": 0.0}
-            n_batches = 0
-            for start in range(0, len(order), c.batch_size):
-                batch = train[order[start:start + c.batch_size].to(device), :n_h]
-                with phase():
-                    terms = model.loss_terms(batch)
-                loss = lam * terms["traj"] + terms["fdl_norm2"]
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if c.grad_clip and rest:
-                    # clip F_dl's gradients only: a joint clip shrinks the τ steps too
-                    torch.nn.utils.clip_grad_norm_(rest, c.grad_clip)
-                optimizer.step()
-                sums["loss"] += float(loss.detach())
-                sums["traj"] += float(terms["traj"].detach())
-                sums["fdl_norm2"] += float(terms["fdl_norm2"].detach())
-                n_batches += 1
-            means = {k: v / n_batches for k, v in sums.items()}
-            if not all(np.isfinite(list(means.values()))):
-                raise sciml.UserError(
-                    f"training diverged at epoch {epoch} (loss {means['loss']}): lower trainer.lr "
-                    f"or trainer.physics_lr, or use model.method=rk4")
-            val_loss = self.validation_mse(model, val_sub)
-            metrics: dict[str, float] = {
-                "train_loss": means["loss"], "train_traj": means["traj"],
-                "train_fdl_norm2": means["fdl_norm2"], "val_loss": val_loss, "lambda": lam,
-                "horizon": (n_h - 1) * model.sampling_interval,
-                "fdl_on": float(fdl_trains),
-                "time_s": time.perf_counter() - t0,
-                **{k: v for k, v in model.taus().items()},
-            }
-            # λ_{j+1} = λ_j + γ L_traj(θ_{j+1})  (paper §2); λ weighs L_traj against ‖F_dl‖²,
-            # so it moves only while F_dl trains (for F_p alone it would only rescale Adam's steps)
-            if fdl_trains:
-                lam = lam + c.gamma * means["traj"]
-            # Only full-horizon epochs compete for "best": a short-horizon fit is not a forecast.
-            is_best = n_h == n_samples and val_loss < best["val_loss"]
-            if is_best:
-                best = {**metrics, "best_epoch": float(epoch)}
-                best_state = copy.deepcopy(model.state_dict())
-            if reporter is not None:
-                reporter.report(epoch, metrics)
-                reporter.checkpoint({"model": model.state_dict(), "epoch": epoch, "lambda": lam},
-                                    best=is_best)
-            # early stopping on validation only (patience counts full-horizon epochs after the warm-up)
-            if c.patience and n_h == n_samples and epoch >= warm_up_end:
-                if val_loss < plateau_ref * (1.0 - c.min_delta):
-                    plateau_ref, since_improved = val_loss, 0
-                else:
-                    since_improved += 1
-                if since_improved >= c.patience:
-                    stopped = True
-                    break
-        if math.isfinite(best["val_loss"]):
-            model.load_state_dict(best_state)
-        else:
-            best = metrics
-        best = {**best, "epochs": float(epoch + 1), "stopped_early": float(stopped)}
-        model.eval()
-        return best
+    def fit_arrays(self, model, train, val, reporter=None, *, stage: str = "fit") -> dict[str, float]:
+        """:meth:`fit` on trace tensors ``train`` ``(n_train, n_samples)`` and ``val``."""
+        return self.fit(model, _Arrays(train, val), reporter, stage=stage)
 
     @staticmethod
     @torch.no_grad()
     def validation_mse(model, traces: torch.Tensor) -> float:
         """Forecast MSE of ``model`` on ``traces`` ``(n, n_samples)`` (from the first sample)."""
         model.eval()
+        traces = torch.as_tensor(np.asarray(traces), dtype=torch.float32)
         states = model.forecast(traces[:, 0], traces.shape[1])
         return float(torch.mean((states[..., 0].transpose(0, 1) - traces) ** 2))
 
 
-def train_model(model, train, val, reporter=None, seed: int = 0, **config: Any) -> dict[str, float]:
-    """Train ``model`` on trace tensors with an :class:`AphynTrainer` built from ``config`` keys."""
-    trainer = AphynTrainer(AphynTrainer.Config(**config), sciml.Context(run_dir=".", cache_dir=".", seed=seed))
-    return trainer.fit_arrays(model, train, val, reporter)
+def train_model(model, train, val, run_dir, reporter=None, seed: int = 0, stage: str = "fit",
+                **config: Any) -> dict[str, float]:
+    """Train ``model`` on trace tensors with an :class:`AphynTrainer` built from ``config`` keys;
+    checkpoints go to ``run_dir``."""
+    context = sciml.Context(run_dir=run_dir, cache_dir=run_dir, seed=seed)
+    return AphynTrainer(AphynTrainer.Config(**config), context).fit_arrays(model, train, val, reporter, stage=stage)
+
+
+def fit_lbfgs(model, traces, max_iter: int = 40, history: list | None = None) -> dict[str, float]:
+    """Fit a model's few parameters (the τ of a physics-only baseline, plus a constant offset)
+    by full-batch L-BFGS with a strong-Wolfe line search on the trajectory MSE of ``traces``
+    ``(n, n_samples)``, until the loss stops changing (or ``max_iter`` iterations).
+
+    Adam on the log τ creeps: on a 12×12 TP06 slab it was still improving after 250 epochs
+    (test MSE vs the clean traces 9.9e-4 at lr 0.03, 9.0e-4 at lr 0.1), where L-BFGS converged
+    in 25 loss evaluations (7.9e-4). Not for F_dl (hundreds of weights, a stochastic problem).
+
+    Returns ``{"evaluations", "iterations", "loss"}``; appends ``{"train_traj": loss}`` per
+    evaluation to ``history`` if given.
+
+    Raises:
+        sciml.UserError: the model has no trainable parameter.
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise sciml.UserError("the model has no trainable parameter: learn at least one τ")
+    opt = torch.optim.LBFGS(params, lr=1.0, max_iter=max_iter, max_eval=2 * max_iter, tolerance_grad=1e-10,
+                            tolerance_change=1e-12, history_size=20, line_search_fn="strong_wolfe")
+    traces = torch.as_tensor(np.asarray(traces), dtype=torch.float32)
+    history = [] if history is None else history
+    start = len(history)
+    model.train()
+
+    def closure():
+        opt.zero_grad()
+        loss = model.loss_terms(traces)["traj"]
+        loss.backward()
+        history.append({"train_traj": float(loss.detach())})
+        return loss
+
+    opt.step(closure)
+    model.eval()
+    state = opt.state[params[0]]
+    return {"evaluations": float(len(history) - start), "iterations": float(state.get("n_iter", 0)),
+            "loss": history[-1]["train_traj"]}

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
-
 from sciml.testing import RecordingReporter, make_context
 
 # 6×6 is the smallest slab whose corner, centre and edge stimuli (2×2) are distinct cells:
@@ -32,11 +30,6 @@ class Reporter(RecordingReporter):
 def reporter(tmp_path):
     """``reporter(name)``: a :class:`Reporter` recording under ``tmp_path/name``."""
     return lambda name="rep": Reporter(tmp_path / name)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 import sciml
 from sciml.testing import make_context
 from sciml_aphyn import data as data_mod
@@ -108,7 +107,7 @@ def test_optical_dataset_reads_user_files(tmp_path):
     ds = OpticalMappingDataset(cfg, make_context(tmp_path))
     ds.prepare()
     (trace,) = ds.split("train")[1]
-    assert trace.shape == (51,) and float(trace[0]) == 1.0 and float(trace[-1]) == 0.0
+    assert trace.shape == (51,) and float(trace[0]) == 1.0 and float(trace[-1]) == pytest.approx(0.0, abs=1e-9)
     assert len(ds.split("val")) == 2 and len(ds.split("test")) == 1
     with pytest.raises(sciml.UserError, match="dataset.val_path is empty"):
         OpticalMappingDataset(cfg.model_copy(update={"val_path": ""}), make_context(tmp_path)).prepare()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 import sciml
 from sciml.testing import make_context
 from sciml_aphyn.evaluation import Table1Evaluator, slab_maps
@@ -16,7 +15,7 @@ def _evaluator(tmp_path, **kw):
     ctx = make_context(tmp_path)
     ctx.cache_dir = tmp_path / "evalcache"
     cfg = Table1Evaluator.Config(**{"baseline_max_epochs": 3, "baseline_patience": 2,
-                                    "baseline_pixels_per_epoch": 8, "baseline_batch_size": 8,
+                                    "baseline_batch_size": 8,
                                     "map_times": [2.0, 10.0], **kw})
     return Table1Evaluator(cfg, ctx)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from sciml_aphyn.model import APHYNEP, ResNetFdl
 
 

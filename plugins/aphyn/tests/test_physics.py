@@ -6,7 +6,6 @@ import math
 
 import pytest
 import torch
-
 from sciml_aphyn.model import APHYNEP
 from sciml_aphyn.physics import MitchellSchaeffer
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 import sciml
 from sciml_aphyn.traces import add_noise, load_traces, normalise_traces, read_trace_file
 
@@ -20,7 +19,7 @@ def _action_potentials(n_pixels=3, n_t=60, rest=-85.0, peak=30.0):
 
 def test_normalise_cuts_rest_and_scales_to_unit_range():
     raw = _action_potentials()
-    out, start = normalise_traces(raw, sampling_interval=2.0, horizon=40.0, return_start=True)
+    out, start = normalise_traces(raw, sampling_interval=2.0, horizon=40.0, return_start=True, method="minmax")
     assert out.shape == (3, 21)  # 40 ms / 2 ms + 1
     assert out.dtype == np.float32
     assert start.tolist() == [5, 6, 7]  # first sample of each upstroke
@@ -78,7 +77,7 @@ def test_normalisation_errors_name_the_bad_trace():
     with pytest.raises(sciml.UserError, match=r"trace\(s\) \[2\] are flat"):
         normalise_traces(flat, 1.0, 10.0)
     with pytest.raises(sciml.UserError, match=r"trace 0 has only 54 ms after its upstroke but the horizon is 55 ms \(3 trace\(s\) too short\)"):
-        normalise_traces(raw, 1.0, 55.0)
+        normalise_traces(raw, 1.0, 55.0, method="minmax")
     with pytest.raises(sciml.UserError, match="sampling_interval must be > 0"):
         normalise_traces(raw, 0.0, 10.0)
     with pytest.raises(sciml.UserError, match="2D array"):
