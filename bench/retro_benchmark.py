@@ -35,40 +35,18 @@ from pathlib import Path
 import numpy as np
 
 
-def train_policy(ds, max_epochs, patience=4, seed=0, log=print):
-    """Train as the default pipeline does: Adam 1e-3, batch 128, early stopping on the validation loss
-    (validation routes), best state restored."""
-    import copy
-
+def train_policy(ds, ctx, max_epochs, patience=4, seed=0):
+    """Train as the default pipeline does, through the core's trainer (``sciml.DefaultTrainer``: Adam 1e-3,
+    batch 128, early stopping on the validation routes' loss, best weights restored)."""
+    import sciml
     import torch
+    from sciml.testing import RecordingReporter
     from sciml_retro.model import RetroPolicy
 
     torch.manual_seed(seed)
     model = RetroPolicy(RetroPolicy.Config(), ds.metadata)
-    opt = torch.optim.Adam(model.parameters(), 1e-3)
-    dl = torch.utils.data.DataLoader(ds.split("train"), batch_size=128, shuffle=True)
-    val = torch.utils.data.DataLoader(ds.split("val"), batch_size=512)
-    best, best_state, stale = float("inf"), None, 0
-    for ep in range(max_epochs):
-        model.train()
-        for b in dl:
-            out = model.training_step(b, ep)
-            opt.zero_grad()
-            out["loss"].backward()
-            opt.step()
-        model.eval()
-        with torch.no_grad():
-            losses = [(float(model.validation_step(b, ep)["loss"]), len(b["fp"])) for b in val]
-        vloss = sum(v * n for v, n in losses) / max(sum(n for _, n in losses), 1)
-        log(f"epoch {ep}: train policy_loss {float(out['policy_loss']):.3f}, val_loss {vloss:.3f}")
-        if vloss < best:
-            best, best_state, stale = vloss, copy.deepcopy(model.state_dict()), 0
-        else:
-            stale += 1
-            if stale >= patience:
-                break
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    cfg = sciml.DefaultTrainer.Config(max_epochs=max_epochs, batch_size=128, lr=1e-3, patience=patience)
+    sciml.DefaultTrainer(cfg, ctx).fit(model, ds, RecordingReporter(Path(ctx.run_dir) / "reporter"))
     return model.eval()
 
 
@@ -203,7 +181,7 @@ def main(argv=None) -> int:
     ds.prepare()
     summ = ds.summary()
     print(f"data ({time.time() - t0:.0f} s):", json.dumps(summ))
-    model = sciml.load_model(a.model).module if a.model else train_policy(ds, a.max_epochs)
+    model = sciml.load_model(a.model).module if a.model else train_policy(ds, ctx, a.max_epochs)
     if a.save_model:
         sciml.save_model_dir(a.save_model, model, {"pipeline": "retro:default",
                                                   "model": {"name": "retro:policy", **model.config.model_dump()}},

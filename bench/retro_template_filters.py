@@ -50,15 +50,15 @@ def make_context(cache):
 
 def train(ds, ctx, max_epochs):
     """The policy trained by the core's default trainer (early stopping on the validation routes' loss)."""
+    import sciml
     import torch
     from sciml.testing import RecordingReporter
-    from sciml.training import DefaultTrainer
     from sciml_retro.model import RetroPolicy
 
     torch.manual_seed(0)
     model = RetroPolicy(RetroPolicy.Config(), ds.metadata)
-    cfg = DefaultTrainer.Config(max_epochs=max_epochs, batch_size=128, lr=1e-3, patience=4)
-    DefaultTrainer(cfg, ctx).fit(model, ds, RecordingReporter(Path(ctx.run_dir) / "reporter"))
+    cfg = sciml.DefaultTrainer.Config(max_epochs=max_epochs, batch_size=128, lr=1e-3, patience=4)
+    sciml.DefaultTrainer(cfg, ctx).fit(model, ds, RecordingReporter(Path(ctx.run_dir) / "reporter"))
     return model.eval()
 
 
