@@ -155,7 +155,8 @@ def batch_command(targets_file, output_dir, *, time_limit=10.0, model="models:/s
     Writes ``output_dir/summary.csv`` (index, name, target, solved, steps, n_routes, time_to_first_s, best_score,
     elapsed_s, target_in_stock, error) and per target ``NNNN_name.json`` (+ ``.png`` when solved). A line whose
     SMILES RDKit cannot parse gets an ``error`` in the summary and does not stop the batch. Returns 0 when the
-    summary was written.
+    summary was written. Several workers are started with "spawn" (a script calling this needs an
+    ``if __name__ == "__main__":`` guard).
 
     Raises:
         UserError: missing or empty target file, bad limits, missing stock/model.
@@ -187,7 +188,9 @@ def batch_command(targets_file, output_dir, *, time_limit=10.0, model="models:/s
     else:
         import multiprocessing as mp
 
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"), initializer=_init_worker,
+        # fresh interpreters ("spawn"): a process forked after torch ran its thread pool can hang
+
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
                                  initargs=(model, stock, cfg)) as ex:
             rows = [r for r in progress(ex.map(_plan_one, jobs), len(jobs))]
     summary = out_dir / "summary.csv"

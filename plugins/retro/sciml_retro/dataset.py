@@ -48,12 +48,16 @@ class _Split:
         return item
 
 
-def make_negatives(products, reactants, labels, library, rng, max_tries=40, per_product=1):
+def make_negatives(products, reactants, labels, library, rng, max_tries=40, per_product=1, known=None):
     """Negative filter examples (Segler & Waller 2018: outcomes of applying other rules than the recorded one).
 
     For each (product, recorded reactants, recorded template index) try up to ``max_tries`` other library
     templates in random order (product-side substructure pre-screen) and keep ``per_product`` outcomes whose
-    reactants differ from the recorded ones. Returns ``[(product, [reactants...]), ...]``.
+    reactants differ from the recorded ones and from every other recorded way to make that product
+    (``known``: ``{product: {frozenset of reactant SMILES, ...}}`` over the reactions the caller may see; an
+    outcome whose molecules are all among one recorded reaction's reactants counts as recorded), so a valid
+    alternative disconnection that the data record is not labelled infeasible. Returns
+    ``[(product, [reactants...]), ...]``.
     """
     from rdkit import Chem
 
@@ -65,13 +69,16 @@ def make_negatives(products, reactants, labels, library, rng, max_tries=40, per_
         mol = Chem.MolFromSmiles(prod)
         if mol is None:
             continue
-        recorded = tuple(sorted(reac.split(".")))
+        recorded = frozenset(reac.split("."))
+        # an outcome is a recorded disconnection when its molecules are among some recorded reaction's reactants
+        # (recorded reactant lists may also hold reagents that a template does not regenerate)
+        seen = list((known or {}).get(prod, ())) + [recorded]
         found = 0
         for j in rng.permutation(len(library))[:max_tries]:
             if j == lab or queries[j] is None or not mol.HasSubstructMatch(queries[j]):
                 continue
             for outcome in apply_template(library[j], prod):
-                if outcome != recorded:
+                if not any(set(outcome) <= r for r in seen):
                     out.append((prod, list(outcome)))
                     found += 1
                     break
@@ -129,7 +136,7 @@ class RetroDataset(sciml.Dataset):
         table, tkey = self._table()
         self.table = table
         stock_builtin = D.builtin_stock(table["products"], table["reactants"])
-        key = sciml.content_hash({"table": tkey, "cfg": c.model_dump(exclude={"stock_file"}), "v": 3})
+        key = sciml.content_hash({"table": tkey, "cfg": c.model_dump(exclude={"stock_file"}), "v": 4})
 
         def build():
             sp = D.route_split(table, stock_builtin, min_steps=c.min_steps, max_steps=c.max_steps,
@@ -139,12 +146,20 @@ class RetroDataset(sciml.Dataset):
             fps = np.stack([np.packbits(morgan_fingerprint(p, c.radius, c.n_bits)) for p in table["products"]])
             rng = np.random.default_rng(c.split_seed)
             fx, ffp, fy, fsplit = [], [], [], []
+            # recorded ways to make each product, over the reactions a split may see (train; train + val)
+            known_by_split = {}
+            for s_max in (0, 1):
+                known: dict[str, set] = {}
+                for i in np.flatnonzero(sp["split"] <= s_max):
+                    known.setdefault(str(table["products"][i]), set()).add(frozenset(table["reactants"][i].split(".")))
+                known_by_split[s_max] = known
             for s in (0, 1):
                 idx = np.flatnonzero((sp["split"] == s) & (labels >= 0))
                 idx = rng.permutation(idx)[: c.filter_negatives if s == 0 else max(1, c.filter_negatives // 8)]
                 if c.filter_negatives == 0 or not library:
                     continue
-                negs = make_negatives(table["products"][idx], table["reactants"][idx], labels[idx], library, rng)
+                negs = make_negatives(table["products"][idx], table["reactants"][idx], labels[idx], library, rng,
+                                      known=known_by_split[s])
                 pos = [(table["products"][i], table["reactants"][i].split(".")) for i in idx[: max(len(negs), 1)]]
                 for (prod, reacs), y in [(p, 1) for p in pos] + [(n, 0) for n in negs]:
                     fx.append(reaction_fingerprint(prod, reacs, c.radius, c.n_bits).astype(np.int8))

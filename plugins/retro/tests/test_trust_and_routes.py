@@ -269,3 +269,27 @@ def test_cli_plan_needs_one_target_or_a_target_file(tmp_path):
 def test_route_from_dict_still_rejects_bad_objects():
     with pytest.raises(sciml.UserError, match="route"):
         Route.from_dict({"tree": {}})
+
+
+def test_filter_negatives_never_label_a_recorded_disconnection_infeasible():
+    from sciml_retro.dataset import make_negatives
+
+    # two recorded ways to the same biaryl amide: amide coupling, and Suzuki coupling of the bromo amide
+    amide, suzuki = extract_template(AMIDE), extract_template(SUZUKI)
+    suzuki_amide = extract_template(
+        "Br[c:1]1[cH:2][cH:3][c:4]([NH:7][C:14]([CH3:15])=[O:16])[cH:5][cH:6]1.OB(O)[c:8]1[cH:9][cH:10][cH:11][cH:12]"
+        "[cH:13]1>>[c:1]1([c:8]2[cH:9][cH:10][cH:11][cH:12][cH:13]2)[cH:2][cH:3][c:4]([NH:7][C:14]([CH3:15])=[O:16])"
+        "[cH:5][cH:6]1")
+    library = [amide, suzuki_amide, suzuki]
+    prod = canonical_smiles(TARGET)
+    by_amide = ".".join(sorted([canonical_smiles("CC(=O)Cl"), canonical_smiles("Nc1ccc(-c2ccccc2)cc1")]))
+    by_suzuki = frozenset([canonical_smiles("CC(=O)Nc1ccc(Br)cc1"), canonical_smiles("OB(O)c1ccccc1")])
+    rng = np.random.default_rng(0)
+    # without knowledge of the second record, the Suzuki disconnection becomes a negative ...
+    negs = make_negatives(np.array([prod]), np.array([by_amide]), np.array([0]), library, rng, per_product=10)
+    assert by_suzuki in [frozenset(n[1]) for n in negs]
+    # ... with it, it does not; the recorded reaction itself never is one
+    negs = make_negatives(np.array([prod]), np.array([by_amide]), np.array([0]), library, np.random.default_rng(0),
+                          per_product=10, known={prod: {by_suzuki}})
+    outs = [frozenset(n[1]) for n in negs]
+    assert by_suzuki not in outs and frozenset(by_amide.split(".")) not in outs
