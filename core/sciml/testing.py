@@ -11,6 +11,12 @@ Everything a plugin's own tests need, without MLflow or Ray in unit tests:
 - :func:`isolated_store` and the pytest fixture ``sciml_store``: a temporary tracking store
   and cache (``SCIML_HOME``, ``SCIML_CACHE``).
 - :func:`run_tiny`: run a pipeline in-process, or as a tiny Ray Tune sweep with ``tune=True``.
+- The core's own checks and lookups, for asserting that a plugin passes them:
+  :func:`check_selection_metric`, :func:`flatten_baselines`, :func:`get_registry` and
+  :func:`seed_everything` (seeds as a trial is seeded).
+
+Plugins import only ``sciml`` and ``sciml.testing`` (``make test`` checks it): the core's
+other modules may change between versions.
 
 Example::
 
@@ -33,6 +39,19 @@ from pathlib import Path
 from typing import Any
 
 from sciml.components import Context
+from sciml.protocol import check_selection_metric, flatten_baselines
+from sciml.registry import get_registry
+
+__all__ = ["RecordingReporter", "assert_plugin_loads", "check_resume", "check_selection_metric", "flatten_baselines",
+           "get_registry", "isolated_store", "make_context", "registered", "run_tiny", "sciml_store",
+           "seed_everything"]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, numpy's and torch's generators as a trial is seeded before it builds anything."""
+    from sciml.training import seed_everything as seed_all
+
+    seed_all(seed)
 
 
 def make_context(tmp_path: str | Path, seed: int = 0, device: str = "cpu") -> Context:

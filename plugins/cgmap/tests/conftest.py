@@ -24,15 +24,7 @@ def sciml_store(tmp_path):
 
 @pytest.fixture
 def make_reporter():
-    """``make_reporter(root)``: ``sciml.testing.RecordingReporter`` with ``draw_figure``; the core's
-    file reporter's method is borrowed where the recorder lacks it (it only calls ``log_figure``)."""
+    """``make_reporter(root)``: the testing kit's ``RecordingReporter`` (it has ``draw_figure``)."""
     from sciml.testing import RecordingReporter
-    from sciml.trial import FileReporter
 
-    if hasattr(RecordingReporter, "draw_figure"):
-        return RecordingReporter
-
-    class Recorder(RecordingReporter):
-        draw_figure = FileReporter.draw_figure
-
-    return Recorder
+    return RecordingReporter

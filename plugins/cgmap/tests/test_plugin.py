@@ -17,7 +17,7 @@ def test_hooks_register_components_and_pipeline_by_import_string():
     plugin.sciml_register_pipelines(pipes.append)
     (p,) = pipes
     assert (p.metric, p.mode, p.trainer) == ("val_rmsd", "min", "cgmap:trainer")
-    from sciml.protocol import check_selection_metric
+    from sciml.testing import check_selection_metric
 
     check_selection_metric(p.name, p.metric, p.mode)  # the core's load-time check passes
     assert p.defaults["trainer"]["patience"] == 10 and p.defaults["trainer"]["min_delta"] == 1e-2
@@ -225,8 +225,8 @@ def test_dataset_from_extxyz_with_forces_needs_no_smiles(tmp_path, make_reporter
 
 @pytest.mark.slow
 def test_end_to_end_run_registers_a_champion_that_reloads(sciml_store):
+    from sciml import load_model
     from sciml.testing import make_context, run_tiny
-    from sciml.tracking import load_model
     from sciml_cgmap.data import MDTrajectoryDataset
     from sciml_cgmap.evaluation import reconstruct, rmsd_per_frame
 

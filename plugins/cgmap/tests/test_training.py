@@ -2,8 +2,7 @@
 
 import numpy as np
 import torch
-from sciml.testing import make_context
-from sciml.training import seed_everything
+from sciml.testing import make_context, seed_everything
 from sciml_cgmap.evaluation import MappingEvaluator, mean_structure_rmsd, reconstruct, rmsd_per_frame
 from sciml_cgmap.model import CGVAE
 from sciml_cgmap.training import CGMapTrainer

@@ -15,8 +15,8 @@ TINY = ["seed=1", "dataset.limit=200", "dataset.template_min_count=2", "dataset.
 def test_tiny_run_registers_a_policy_that_plan_can_use(sciml_store, tmp_path):
     pytest.importorskip("mlflow")
     from click.testing import CliRunner
+    from sciml import load_model
     from sciml.testing import run_tiny
-    from sciml.tracking import load_model
     from sciml_cli.main import get_cli
 
     cli = get_cli()

@@ -430,8 +430,7 @@ class _Reporter:
 
 
 def test_evaluator_reports_val_and_test_and_the_frequency_baseline(tmp_path):
-    from sciml.protocol import check_selection_metric
-    from sciml.testing import make_context
+    from sciml.testing import check_selection_metric, make_context
     from sciml_retro.evaluate import PlanningEvaluator
     from sciml_retro.model import RetroPolicy
 

@@ -21,8 +21,8 @@ TINY = [
 @pytest.mark.slow
 def test_tiny_run_through_runner_and_predict(sciml_store, tmp_path):
     pytest.importorskip("mlflow")
+    from sciml import load_model
     from sciml.testing import run_tiny
-    from sciml.tracking import load_model
 
     s = run_tiny("spheroid", *TINY)
     assert s.best is not None

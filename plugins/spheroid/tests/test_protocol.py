@@ -82,7 +82,7 @@ def test_three_plates_split_disjoint_and_baselines_on_the_same_splits(tmp_path, 
     # "was a drug added" is constant over treated conditions: undefined, said so, never 0
     assert math.isnan(base["treated"]["test_spearman_treated"]) and base["treated"]["test_spearman"] > 0
     assert any(n.startswith("baseline treated:") and "undefined" in n for n in res["baseline_notes"])
-    from sciml.protocol import flatten_baselines
+    from sciml.testing import flatten_baselines
 
     assert flatten_baselines(base).get("baseline.treated.test_spearman_treated") is None
     assert {"plate_heatmap.png", "example_wells.png", "ranking_vs_truth.png", "embedding_pca.png"} <= set(reporter.figures)
@@ -135,7 +135,7 @@ def test_simulated_plates_without_test_plates_report_no_test_metric(tmp_path):
 
 
 def test_pipeline_selects_on_validation_over_treated_conditions():
-    from sciml.registry import get_registry
+    from sciml.testing import get_registry
 
     pipe = get_registry().pipeline("spheroid")
     assert pipe.metric == "val_spearman_treated" and pipe.mode == "max"
