@@ -126,3 +126,33 @@ def test_no_cycle_of_modules_in_the_core_beyond_the_listed_exceptions():
         importer, imported = (s.strip() for s in rule.split("->"))
         edges.get(importer, set()).discard(imported)
     assert module_cycles(edges) == []
+
+
+def private_core_imports(source: str) -> list[str]:
+    """The modules of sciml other than the package itself and ``sciml.testing`` that ``source`` imports."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        found += [n for n in names if n.startswith("sciml.") and n != "sciml.testing"]
+    return found
+
+
+def test_plugin_tests_and_the_plugin_template_use_only_the_public_api():
+    """import-linter sees the plugin packages; their tests (and the template's) are checked here."""
+    files = [*ROOT.glob("plugins/*/tests/**/*.py"), *ROOT.glob("tests/toy_plugin/**/*.py"),
+             *ROOT.glob("core/sciml/templates/plugin/**/*.py.tmpl")]
+    assert files
+    import re
+
+    # the template's placeholders ($package, ${name}) become identifiers before parsing
+    bad = {str(f.relative_to(ROOT)): private_core_imports(re.sub(r"\$\{?(\w+)\}?", r"tmpl_\1", f.read_text()))
+           for f in files}
+    assert {f: mods for f, mods in bad.items() if mods} == {}
+    assert private_core_imports("import sciml\nfrom sciml.testing import make_context\n") == []
+    assert private_core_imports("def f():\n    from sciml.trial import FileReporter\n") == ["sciml.trial"]
