@@ -13,7 +13,6 @@ import argparse
 import os
 import time
 
-import numpy as np
 import torch
 
 
@@ -46,12 +45,12 @@ def main():
     opt = torch.optim.Adam(model.parameters(), 1e-3)
     model.train()
     model.simclr_loss(imgs[: args.batch]).backward()  # warm-up
-    model.embed(plate.images[:4])
+    model.embed(plate.images[:4, :, None])
     speeds = {}
     for n_threads in args.threads:
         torch.set_num_threads(n_threads)
         t = time.perf_counter()
-        for i in range(args.steps):
+        for _ in range(args.steps):
             b = imgs[torch.randint(0, len(imgs), (args.batch,))]
             loss = model.simclr_loss(b)
             opt.zero_grad()

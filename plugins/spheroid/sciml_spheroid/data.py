@@ -14,30 +14,47 @@ import logging
 from typing import Literal
 
 import numpy as np
+import sciml
 from pydantic import Field
 
-import sciml
 from sciml_spheroid.plate import DAYS, GROUPS
 
 log = logging.getLogger(__name__)
 
 
 class SpheroidPlates(sciml.Dataset):
-    """Bright-field spheroid plates, one item per well: images ``(n_days, 1, S, S)`` in [0, 1]."""
+    """Bright-field spheroid plates, one item per well: images ``(n_days, C, S, S)`` in [0, 1]
+    (``C`` channels: focal layers, or 1)."""
 
     class Config(sciml.ComponentConfig):
         source: Literal["simulated", "platemap"] = Field(
             "simulated", description="'simulated' (embedded experiment, known ground truth) or 'platemap' (your CSV)")
         plate_map: str | None = Field(None, description="plate-map CSV path when source='platemap' (see docs)")
-        image_size: int = Field(48, ge=16, le=512, description="image side after resizing (pixels)")
+        image_size: int = Field(48, ge=16, le=512, description="image side after cropping/resizing (pixels)")
+        preset: Literal["treatment", "legacy"] = Field("treatment", description=(
+            "simulated experiment: 'treatment' (drugs act through necrosis, fragmentation, rim loosening, "
+            "density and growth arrest, each with its own dose response; plate/day acquisition drift) or "
+            "'legacy' (the first release's simulator: one efficacy drives size, circularity and intensity)"))
+        n_layers: int = Field(1, ge=1, le=8, description="simulated focal layers, kept as channels (treatment preset)")
+        channels: Literal["all", "best_focus", "mean"] = Field("all", description=(
+            "platemap: multi-layer images (focal stacks, RGB) keep 'all' layers as channels, or the "
+            "'best_focus' layer (largest variance of the Laplacian), or their 'mean' (grey)"))
+        crop: float = Field(0.0, ge=0.0, le=1.0, description=(
+            "platemap: crop a square of this fraction of the field of view around the detected spheroid "
+            "(same size for every well and day, so size changes stay visible) before resizing; 0 = no crop"))
+        days: list[int] | None = Field(None, description=(
+            "platemap: imaging days to use (default: every day in the plate map); a well missing a day "
+            "takes the nearest earlier day's image and is flagged in qc"))
         experiment_seed: int = Field(0, ge=0, description="seed of the simulated experiment (plates are (seed, index))")
         n_train_plates: int = Field(3, ge=1, le=50, description="simulated plates used for training (SimCLR + time series)")
         n_val_plates: int = Field(1, ge=0, le=50, description=(
             "simulated plates for validation (NT-Xent val_loss, val_* metrics that select); 0: none"))
         n_test_plates: int = Field(2, ge=0, le=50, description=(
             "simulated plates for the test metrics (unseen seeds, reported only); 0: no test metric"))
-        n_untreated: int = Field(18, ge=2, le=60, description="untreated (control) wells per plate")
-        n_single: int = Field(12, ge=0, le=60, description="wells with the single recommended concentration per plate")
+        n_untreated: int | None = Field(None, ge=2, le=60, description=(
+            "untreated (control) wells per plate (default: 12 treatment preset, 18 legacy)"))
+        n_single: int | None = Field(None, ge=0, le=60, description=(
+            "wells with the single recommended concentration per plate (default: 8 treatment, 12 legacy)"))
         replicates: int = Field(2, ge=1, le=60, description="replicate wells per screening drug x concentration")
         concentrations: list[float] = Field([0.1, 0.3, 1.0, 3.0, 10.0], description="screening concentrations (µM)")
         single_concentration: float = Field(1.0, gt=0, description="recommended concentration of the single-dose group (µM, drug D1)")
@@ -59,23 +76,20 @@ class SpheroidPlates(sciml.Dataset):
 
     # -- building -------------------------------------------------------------------------
     def _build_simulated(self):
-        from sciml_spheroid.simulate import DEFAULT_DRUGS, design_plate, render_plate
-
         c = self.config
-        design = design_plate(n_untreated=c.n_untreated, n_single=c.n_single, drugs=DEFAULT_DRUGS,
-                              concentrations=c.concentrations, replicates=c.replicates,
-                              single_concentration=c.single_concentration)
         n_plates = c.n_train_plates + c.n_val_plates + c.n_test_plates
-        imgs, cols = [], {k: [] for k in ("plate", "well", "group", "drug", "concentration", "efficacy", "split")}
+        imgs, cols = [], {k: [] for k in ("plate", "well", "group", "drug", "concentration", "efficacy", "oracle",
+                                          "split")}
         for p in range(n_plates):
-            pl = render_plate(c.experiment_seed, p, size=c.image_size, design=design, drugs=DEFAULT_DRUGS,
-                              efficacy_noise=c.efficacy_noise, noise_level=c.noise_level)
+            pl = simulate_plate(c, c.experiment_seed, p)
             split = 0 if p < c.n_train_plates else (1 if p < c.n_train_plates + c.n_val_plates else 2)
             imgs.append(np.round(pl.images * 65535).astype(np.uint16))
-            for wd, e in zip(pl.design, pl.efficacy):
-                cols["plate"].append(p); cols["well"].append(wd.well); cols["group"].append(wd.group)
-                cols["drug"].append(wd.drug); cols["concentration"].append(wd.concentration)
-                cols["efficacy"].append(e); cols["split"].append(split)
+            oracle = pl.oracle if pl.oracle is not None else pl.efficacy  # legacy: efficacy is all there is
+            for wd, e, o in zip(pl.design, pl.efficacy, oracle, strict=False):
+                for key, value in (("plate", p), ("well", wd.well), ("group", wd.group), ("drug", wd.drug),
+                                   ("concentration", wd.concentration), ("efficacy", e), ("oracle", o),
+                                   ("split", split)):
+                    cols[key].append(value)
         arrays = {"images": np.concatenate(imgs), "days": np.asarray(DAYS),
                   "plate_name": np.array([f"sim{p}" for p in cols["plate"]], dtype=str)}
         for k, v in cols.items():
@@ -90,7 +104,7 @@ class SpheroidPlates(sciml.Dataset):
         c = self.config
         if not c.plate_map:
             raise sciml.UserError("dataset.source='platemap' needs dataset.plate_map=<path to CSV>")
-        a = load_plate_map(c.plate_map, size=c.image_size)
+        a = load_plate_map(c.plate_map, size=c.image_size, days=c.days, channels=c.channels, crop=c.crop)
         names = sorted(set(a["plate_name"].tolist()))
         val, test = assign_plates(names, c.val_plates, c.test_plates)
         split = np.zeros(len(a["plate"]), dtype=np.int64)
@@ -111,6 +125,8 @@ class SpheroidPlates(sciml.Dataset):
             arrays, meta = sciml.cached_arrays(path, build)
         arrays = dict(arrays)
         arrays["images"] = arrays["images"].astype(np.float32) / 65535.0
+        if arrays["images"].ndim == 4:  # one channel
+            arrays["images"] = arrays["images"][:, :, None]
         self.arrays = arrays
         self.split_note = empty_split_note(arrays["split"], arrays["plate_name"])
         if self.split_note:
@@ -119,13 +135,13 @@ class SpheroidPlates(sciml.Dataset):
             "image_size": int(arrays["images"].shape[-1]),
             "days": [int(d) for d in arrays["days"]],
             "n_days": int(arrays["images"].shape[1]),
-            "in_channels": 1,
+            "in_channels": int(arrays["images"].shape[2]),
             "groups": list(GROUPS),
             "source": meta.get("source", c.source),
         }
 
     def fingerprint(self) -> str:
-        return sciml.content_hash({"class": "SpheroidPlates", "v": 1, "config": self.config.model_dump()})
+        return sciml.content_hash({"class": "SpheroidPlates", "v": 2, "config": self.config.model_dump()})
 
     def indices(self, name: str) -> np.ndarray:
         """Well indices ``(n,)`` of split ``name`` ('train' | 'val' | 'test'); empty when the
@@ -154,10 +170,39 @@ class SpheroidPlates(sciml.Dataset):
 
             def __getitem__(self, i):
                 j = int(idx[i])
-                return {"images": torch.from_numpy(a["images"][j][:, None]),  # (n_days, 1, S, S)
+                return {"images": torch.from_numpy(a["images"][j]),  # (n_days, C, S, S)
                         "group": int(a["group"][j]), "efficacy": float(a["efficacy"][j]), "index": j}
 
         return _Wells()
+
+
+def simulate_plate(c, seed: int, plate: int):
+    """Render plate ``plate`` of experiment ``seed`` with the dataset config ``c``'s preset and design.
+
+    Returns :class:`sciml_spheroid.simulate.PlateImages` (images with a channel axis)."""
+    from sciml_spheroid.simulate import (
+        DEFAULT_DRUGS,
+        TREATMENT_DRUGS,
+        design_plate,
+        render_plate,
+        render_treatment_plate,
+    )
+
+    if c.preset == "legacy":
+        design = design_plate(n_untreated=18 if c.n_untreated is None else c.n_untreated,
+                              n_single=12 if c.n_single is None else c.n_single, drugs=DEFAULT_DRUGS,
+                              concentrations=c.concentrations, replicates=c.replicates,
+                              single_concentration=c.single_concentration)
+        pl = render_plate(seed, plate, size=c.image_size, design=design, drugs=DEFAULT_DRUGS,
+                          efficacy_noise=c.efficacy_noise, noise_level=c.noise_level)
+        pl.images = pl.images[:, :, None]
+        return pl
+    design = design_plate(n_untreated=12 if c.n_untreated is None else c.n_untreated,
+                          n_single=8 if c.n_single is None else c.n_single, drugs=TREATMENT_DRUGS,
+                          concentrations=c.concentrations, replicates=c.replicates,
+                          single_drug=TREATMENT_DRUGS[0].name, single_concentration=c.single_concentration)
+    return render_treatment_plate(seed, plate, size=c.image_size, design=design, drugs=TREATMENT_DRUGS,
+                                  efficacy_noise=c.efficacy_noise, noise_level=c.noise_level, n_layers=c.n_layers)
 
 
 def assign_plates(names: list[str], val_plates: list[str], test_plates: list[str]) -> tuple[list[str], list[str]]:

@@ -14,6 +14,15 @@ from skimage import filters, measure
 FEATURES = ("log_area", "circularity", "relative_intensity")
 
 
+def dark_pixels(image: np.ndarray) -> np.ndarray:
+    """Boolean ``(H, W)``: pixels darker than the Otsu threshold inside the central disc."""
+    img = ndimage.gaussian_filter(np.asarray(image, dtype=float), 1.0)
+    h, w = img.shape
+    yy, xx = np.mgrid[:h, :w]
+    disc = np.hypot((yy + 0.5) / h * 2 - 1, (xx + 0.5) / w * 2 - 1) < 0.95
+    return (img < filters.threshold_otsu(img[disc])) & disc
+
+
 def segment(image: np.ndarray) -> np.ndarray:
     """Boolean mask ``(H, W)`` of the spheroid in a bright-field image ``(H, W)`` in [0, 1]."""
     img = ndimage.gaussian_filter(np.asarray(image, dtype=float), 1.0)
@@ -53,9 +62,12 @@ def features(image: np.ndarray) -> np.ndarray:
     return np.array([np.log(area / image.size), circ, inten])
 
 
-def features_stack(images: np.ndarray) -> np.ndarray:
-    """Features of every image of ``(..., H, W)`` -> ``(..., 3)``."""
+def features_stack(images: np.ndarray, channel_axis: bool = False) -> np.ndarray:
+    """Features of every image of ``(..., H, W)`` -> ``(..., 3)``; with ``channel_axis``, images
+    are ``(..., C, H, W)`` and the features are measured on the channel mean (grey)."""
     images = np.asarray(images)
+    if channel_axis:
+        images = images.mean(axis=-3)
     flat = images.reshape(-1, *images.shape[-2:])
     out = np.stack([features(im) for im in flat])
     return out.reshape(*images.shape[:-2], len(FEATURES))

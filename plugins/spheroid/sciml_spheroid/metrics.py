@@ -23,7 +23,7 @@ def condition_means(score, truth, group, drug, concentration):
 
     Returns ``(keys, mean_score (n_cond,), mean_truth (n_cond,))``; all untreated wells form
     one condition."""
-    keys = [(int(g), str(d) if g else "none", float(c) if g else 0.0) for g, d, c in zip(group, drug, concentration)]
+    keys = [(int(g), str(d) if g else "none", float(c) if g else 0.0) for g, d, c in zip(group, drug, concentration, strict=False)]
     uniq = sorted(set(keys))
     idx = np.array([uniq.index(k) for k in keys])
     ms = np.array([np.mean(np.asarray(score)[idx == i]) for i in range(len(uniq))])
@@ -65,3 +65,22 @@ def ranking_metrics(score: np.ndarray, efficacy: np.ndarray, group: np.ndarray, 
     out[f"{prefix}_spearman_treated"], out[f"{prefix}_kendall_treated"] = rc["spearman"], rc["kendall"]
     out[f"{prefix}_n_treated_conditions"] = float(len(mt))
     return out
+
+
+def dose_spearman(score: np.ndarray, group: np.ndarray, drug: np.ndarray, concentration: np.ndarray) -> float:
+    """Label-free ranking check: does the score rise with the dose? Mean over drugs of Spearman's
+    rho over wells (the untreated wells at concentration 0 plus that drug's wells) of score vs
+    concentration. Needs no efficacy, only the plate design. NaN when no drug has a defined rho.
+
+    All arguments ``(n_wells,)``. A scorer that ignores treatment scores ~0; any monotone
+    response to dose scores near 1 whether or not it tracks killing, so this selects between
+    models when no efficacy is measured and is no evidence of ranking drugs correctly."""
+    score, group = np.asarray(score, float), np.asarray(group)
+    drug, concentration = np.asarray(drug), np.asarray(concentration, float)
+    rhos = []
+    for d in sorted(set(drug[group > 0].tolist())):
+        m = (group == 0) | ((group > 0) & (drug == d))
+        r = rank_correlations(score[m], np.where(group[m] == 0, 0.0, concentration[m]))["spearman"]
+        if np.isfinite(r):
+            rhos.append(r)
+    return float(np.mean(rhos)) if rhos else float("nan")

@@ -54,28 +54,53 @@ def supervised_baseline(train_img: np.ndarray, train_y: np.ndarray, test_img: np
                         test_y: np.ndarray | None = None, width: int = 8, embedding_size: int = 64,
                         stem_stride: int = 2, epochs: int = 30, lr: float = 1e-3, batch_size: int = 64,
                         seed: int = 0, n_classes: int = 3,
-                        evals: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> dict[str, float]:
+                        evals: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+                        patience: int = 5) -> dict[str, float]:
     """Train the encoder + a linear layer from scratch with cross-entropy (thesis §6.2.2).
 
+    Early stopping: after each epoch the accuracy on ``evals["val"]`` (when given) is measured;
+    the weights of the best epoch are kept and training stops after ``patience`` epochs without
+    improvement (at most ``epochs``). Without a validation set all ``epochs`` are run.
+
     Args:
-        train_img, test_img: ``(n, S, S)`` images in [0, 1]; labels ``(n,)`` in 0..n_classes-1.
-        evals: more held-out sets ``name -> (images, labels)``, scored as ``{name}_acc``.
+        train_img, test_img: ``(n, C, S, S)`` (or ``(n, S, S)``) images in [0, 1]; labels
+            ``(n,)`` in 0..n_classes-1.
+        evals: held-out sets ``name -> (images, labels)``, scored as ``{name}_acc``.
 
     Returns:
-        ``{"train_acc", "test_acc" (if test_img is given), "<name>_acc" per evals}``.
+        ``{"train_acc" (best epoch, un-augmented training images), "epochs_trained",
+        "test_acc" (if test_img is given), "<name>_acc" per evals}``.
     """
+    import copy
+
     from sciml_spheroid.augment import supervised_augment
     from sciml_spheroid.encoder import ResNet18Encoder
 
+    def as_tensor(img):
+        t = torch.from_numpy(np.asarray(img, np.float32))
+        return t[:, None] if t.ndim == 3 else t
+
     torch.manual_seed(seed)
-    size = train_img.shape[-1]
-    enc = ResNet18Encoder(1, width, embedding_size, stem_stride=stem_stride)
+    x = as_tensor(train_img)
+    size = x.shape[-1]
+    enc = ResNet18Encoder(x.shape[1], width, embedding_size, stem_stride=stem_stride)
     net = torch.nn.Sequential(enc, torch.nn.ReLU(), torch.nn.Linear(embedding_size, n_classes))
     aug = supervised_augment(size)
-    x = torch.from_numpy(np.asarray(train_img, np.float32))[:, None]
     y = torch.from_numpy(np.asarray(train_y, np.int64))
     opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=1e-4)
     g = torch.Generator().manual_seed(seed)
+    sets = {name: (as_tensor(img), np.asarray(lab)) for name, (img, lab) in (evals or {}).items()}
+    if test_img is not None:
+        sets["test"] = (as_tensor(test_img), np.asarray(test_y))
+
+    @torch.no_grad()
+    def acc(xs, ys):
+        net.eval()
+        out = float((net(xs).argmax(1).numpy() == np.asarray(ys)).mean())
+        net.train()
+        return out
+
+    best, best_state, since, trained = -1.0, None, 0, 0
     for _ in range(epochs):
         net.train()
         perm = torch.randperm(len(x), generator=g)
@@ -89,14 +114,18 @@ def supervised_baseline(train_img: np.ndarray, train_y: np.ndarray, test_img: np
             opt.zero_grad()
             loss.backward()
             opt.step()
-    net.eval()
-    sets = dict(evals or {})
-    if test_img is not None:
-        sets["test"] = (test_img, test_y)
-    out = {}
-    with torch.no_grad():
-        out["train_acc"] = float((net(x).argmax(1) == y).float().mean().item())
-        for name, (img, lab) in sets.items():
-            xt = torch.from_numpy(np.asarray(img, np.float32))[:, None]
-            out[f"{name}_acc"] = float((net(xt).argmax(1).numpy() == np.asarray(lab)).mean())
+        trained += 1
+        if "val" in sets:
+            v = acc(*sets["val"])
+            if v > best:
+                best, best_state, since = v, copy.deepcopy(net.state_dict()), 0
+            else:
+                since += 1
+                if since >= patience:
+                    break
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    out = {"train_acc": acc(x, y.numpy()), "epochs_trained": float(trained)}
+    for name, (xs, ys) in sets.items():
+        out[f"{name}_acc"] = acc(xs, ys)
     return out

@@ -53,12 +53,7 @@ def fit_predictor(model: TimeSeriesPredictor, context: torch.Tensor, target: tor
     loss history (per epoch)."""
     import copy
 
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny full-batch ops: extra threads only spin (badly so on shared cores)
-    try:
-        return _fit(model, context, target, epochs, lr, weight_decay, val, copy)
-    finally:
-        torch.set_num_threads(n_threads)
+    return _fit(model, context, target, epochs, lr, weight_decay, val, copy)
 
 
 def _fit(model, context, target, epochs, lr, weight_decay, val, copy):

@@ -1,5 +1,4 @@
 import pytest
-
 from sciml.testing import sciml_store  # noqa: F401  (fixture: temporary SCIML_HOME)
 
 
@@ -11,17 +10,6 @@ def _fresh_plugin_state():
     plugins.reset()
     yield
     plugins.reset()
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: the tests' tensors are tiny and the 2 cores are shared."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture
@@ -54,12 +42,11 @@ def _write_plate_map(root, plates=("P1",), wells=(0, 1, 2, 3, 20, 21, 30, 34, 40
     The default wells: 4 untreated (0-3), 2 single-dose (20, 21), 6 screening (6 conditions)."""
     import numpy as np
     import tifffile
-
     from sciml_spheroid.simulate import render_plate
 
     rows = ["plate,well,day,group,drug,concentration,image" + (",efficacy" if efficacy else "")]
     for p, label in enumerate(plates):
-        pl = render_plate(5, p, size=size)
+        pl = render_plate(5, p, size=size)  # the legacy preset (its design: wells 20, 21 single-dose)
         for w in wells:
             wd = pl.design[w]
             for d, day in enumerate((7, 8, 9, 10)):

@@ -2,7 +2,6 @@ import math
 
 import pytest
 import torch
-
 from sciml_spheroid.losses import nt_xent
 
 

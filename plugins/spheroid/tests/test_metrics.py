@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-
 from sciml_spheroid.metrics import condition_means, rank_correlations
 
 

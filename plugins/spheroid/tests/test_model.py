@@ -1,8 +1,7 @@
 import numpy as np
 import pytest
-import torch
-
 import sciml
+import torch
 from sciml_spheroid.encoder import ProjectionHead, ResNet18Encoder
 from sciml_spheroid.model import SpheroidSimCLR
 from sciml_spheroid.timeseries import TimeSeriesPredictor, deviation, fit_predictor
@@ -27,7 +26,7 @@ def test_model_embed_score_and_training_step_shapes():
     batch = {"images": torch.rand(3, 4, 1, 32, 32)}
     out = m.training_step(batch, 0)
     assert out["loss"].ndim == 0 and out["loss"].requires_grad
-    reps = m.embed(np.random.rand(5, 4, 32, 32))
+    reps = m.embed(np.random.rand(5, 4, 1, 32, 32))
     assert reps.shape == (5, 4, 16)
     m.fit_time_series(reps, epochs=5)
     assert bool(m.ts_fitted)

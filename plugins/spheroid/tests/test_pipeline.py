@@ -6,7 +6,6 @@ and the evaluator's baselines take ~20 s on an idle 2-core machine, minutes on a
 import imageio.v3 as iio
 import numpy as np
 import pytest
-
 import sciml
 from sciml.testing import make_context
 
@@ -15,6 +14,7 @@ TINY = [
     "dataset.n_test_plates=1", "model.width=2", "model.embedding_size=8", "model.projection_dim=4",
     "trainer.max_epochs=1", "trainer.batch_size=64", "trainer.ts_epochs=10",
     "evaluator.supervised_epochs=1", "evaluator.probe_repeats=1", "evaluator.ts_epochs=10",
+    "evaluator.gate=false",  # one epoch at width 2 need not beat an untrained encoder; the gate has its own test
 ]
 
 
@@ -50,7 +50,7 @@ def test_tiny_run_through_runner_and_predict(sciml_store, tmp_path):
             iio.imwrite(tmp_path / name, (pl.images[w, d] * 255).round().astype(np.uint8))
             rows.append(f"P,{wd.well},{day},{['untreated', 'single', 'screening'][wd.group]},{wd.drug},{wd.concentration},{name}")
     (tmp_path / "map.csv").write_text("\n".join(rows) + "\n")
-    loaded = load_model(f"models:/sciml-spheroid@champion")
+    loaded = load_model("models:/sciml-spheroid@champion")
     df = loaded.predict(tmp_path / "map.csv")
     assert len(df) == 3 and sorted(df["rank"]) == [1, 2, 3]
     assert set(df["well"]) == {pl.design[w].well for w in (0, 20, 59)}
@@ -69,7 +69,7 @@ def test_dataset_splits_by_plate_and_caches(tmp_path):
     assert len(tr) == len(va) == len(te) == 60
     assert set(ds.arrays["plate"][tr]) == {0} and set(ds.arrays["plate"][te]) == {2}
     item = ds.split("test")[0]
-    assert tuple(item["images"].shape) == (4, 1, 16, 16)
+    assert tuple(item["images"].shape) == (4, 1, 16, 16)  # (days, channels, S, S)
     again = SpheroidPlates(cfg, ctx)
     again.prepare()  # from the cache: identical
     assert np.array_equal(again.arrays["images"], ds.arrays["images"])
@@ -86,7 +86,6 @@ def test_platemap_dataset_needs_a_path(tmp_path):
 
 def test_platemap_dataset_single_plate_trains_on_all_wells_and_holds_none_out(tmp_path):
     import tifffile
-
     from sciml_spheroid.data import SpheroidPlates
     from sciml_spheroid.simulate import render_plate
 
@@ -104,8 +103,51 @@ def test_platemap_dataset_single_plate_trains_on_all_wells_and_holds_none_out(tm
     ds.prepare()
     assert len(ds.indices("train")) == 3
     assert len(ds.indices("val")) == 0 and len(ds.indices("test")) == 0  # never the training wells
-    np.testing.assert_allclose(ds.arrays["images"][2], pl.images[40], atol=1e-4)
+    np.testing.assert_allclose(ds.arrays["images"][2, :, 0], pl.images[40], atol=1e-4)
     assert ds.arrays["efficacy"][2] == pytest.approx(pl.efficacy[40])
     with pytest.raises(sciml.UserError, match="not in the plate map"):
         SpheroidPlates(SpheroidPlates.Config(source="platemap", plate_map=str(tmp_path / "map.csv"),
                                              test_plates=["P9"]), make_context(tmp_path / "c2")).prepare()
+
+
+@pytest.mark.slow
+def test_unlabelled_plate_map_registers_a_champion_and_predict_gives_conditions_and_dose_response(
+        sciml_store, tmp_path):
+    """Issue 18, done-when: 16-bit TIFFs + a plate map without an efficacy column -> `sciml run
+    spheroid:unlabelled` registers a champion -> predict ranks conditions with intervals and
+    fits dose-response curves."""
+    pytest.importorskip("mlflow")
+    import pandas as pd
+    import tifffile
+    from sciml import load_model
+    from sciml.testing import run_tiny
+    from sciml_spheroid.predict import report_dir
+    from sciml_spheroid.simulate import render_treatment_plate
+
+    wells = list(range(0, 4)) + list(range(20, 30))  # 4 untreated + D1 at 5 doses x 2
+    rows = ["plate,well,day,group,drug,concentration,image"]
+    for p, label in enumerate(("A", "B", "C")):
+        pl = render_treatment_plate(11, p, size=24)
+        for w in wells:
+            wd = pl.design[w]
+            for d, day in enumerate((7, 8, 9, 10)):
+                name = f"{label}_{wd.well}_{day}.tif"
+                tifffile.imwrite(tmp_path / name, (pl.images[w, d, 0] * 65535).astype(np.uint16))
+                rows.append(f"{label},{wd.well},{day},{['untreated', 'single', 'screening'][wd.group]},"
+                            f"{wd.drug if wd.group else ''},{wd.concentration},{name}")
+    csv = tmp_path / "map.csv"
+    csv.write_text("\n".join(rows) + "\n")
+    s = run_tiny("spheroid:unlabelled", "dataset.source=platemap", f"dataset.plate_map={csv}",
+                 "dataset.image_size=16", *TINY[2:])
+    assert s.best is not None and "val_dose_spearman" in s.best.metrics
+    assert "val_spearman_treated" not in s.best.metrics  # no efficacy: no efficacy metric, no made-up one
+    df = load_model("models:/sciml-spheroid@champion").predict(csv)
+    assert len(df) == 3 * len(wells) and np.isfinite(df["score"]).all()
+    assert {"condition_score", "condition_ci_low", "condition_ci_high", "condition_rank", "qc"} <= set(df.columns)
+    out = report_dir(csv)
+    drugs = pd.read_csv(out / "drugs.csv")
+    assert drugs["drug"].tolist() == ["D1"] and drugs["n_concentrations"].tolist() == [5]
+    assert {"ec50", "ec50_low", "ec50_high", "emax", "emax_low", "emax_high", "auc", "fit", "rank"} <= set(drugs.columns)
+    cond = pd.read_csv(out / "conditions.csv")
+    assert len(cond) == 6 and (cond["n_wells"] == 3 * 2).sum() == 5  # 2 replicates x 3 plates per dose
+    assert (out / "report.html").is_file() and (out / "dose_response_D1.png").is_file()

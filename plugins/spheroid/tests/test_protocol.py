@@ -5,7 +5,6 @@ import math
 
 import numpy as np
 import pytest
-
 import sciml
 from sciml.testing import make_context
 
@@ -23,7 +22,6 @@ def _dataset(tmp_path, **cfg):
 
 def _train_and_evaluate(ds, tmp_path, reporter, **eval_cfg):
     import torch
-
     from sciml_spheroid.evaluation import RankingEvaluator
     from sciml_spheroid.model import SpheroidSimCLR
     from sciml_spheroid.training import SimCLRTrainer

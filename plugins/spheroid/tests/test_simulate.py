@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-
 import sciml
 from sciml_spheroid.handcrafted import features_stack, segment
 from sciml_spheroid.plate import DAYS, INNER_WELLS, parse_well
