@@ -52,7 +52,8 @@ def main() -> None:
                              "pixels until the loss stops changing, instead of Adam epochs")
     parser.add_argument("--lbfgs-iter", type=int, default=60, help="L-BFGS iterations (each a few evaluations)")
     parser.add_argument("--init-from", default=None,
-                        help="start APHYN-EP's τ from this baseline's fitted τ (read from --out), e.g. physics_only")
+                        help="start the other models' τ from this baseline's fitted τ (read from --out), e.g. "
+                             "physics_only (the offset control then starts at the converged physics-only model)")
     parser.add_argument("--tag", default="", help="suffix of the APHYN-EP entry in --out (several variants)")
     parser.add_argument("--step", type=float, default=0.1, help="Euler step (ms; paper 0.1) of every model")
     parser.add_argument("--out", default=None,
@@ -86,7 +87,7 @@ def main() -> None:
     for name in args.models.split(","):
         model_kw, trainer_kw = specs[name]
         torch.manual_seed(args.seed)
-        if name == "APHYN-EP" and args.init_from:
+        if name != args.init_from and args.init_from in results:  # start from that model's fitted τ
             model_kw = {**model_kw, **results[args.init_from]["tau_all"]}
         model = APHYNEP(APHYNEP.Config(step_size=args.step, **model_kw), ds.metadata)
         cfg = AphynTrainer.Config(**{"physics_warmup_epochs": args.warmup if name == "APHYN-EP" else 0,

@@ -7,7 +7,8 @@ from typing import Any
 
 import sciml
 
-from sciml_aphyn.traces import normalise_traces, read_trace_file
+from sciml_aphyn.recording import read_recording, stack_to_traces
+from sciml_aphyn.traces import preprocess_traces
 
 
 def _section(config: Any, name: str) -> dict:
@@ -21,14 +22,17 @@ def _section(config: Any, name: str) -> dict:
 def predict(model, config, metadata: dict, input_path: str | Path):
     """Forecast each trace of ``input_path`` from its first (normalised) measurement.
 
-    The file is read and normalised as the paper's optical-mapping data (§3.2, see
-    :func:`sciml_aphyn.traces.load_traces`). Its sampling interval is
+    The file (``.tif``/``.tiff``/3D ``.npy`` frames, or ``.csv``/``.npy`` traces) is read and
+    preprocessed as :class:`~sciml_aphyn.data.OpticalMappingDataset` does (ROI, binning, robust
+    baseline, drift and bleaching removal, upstroke, beat; the ``dataset.*`` keys of ``config``
+    apply; pixels without an action potential are dropped). Its sampling interval is
     ``config["dataset"]["sampling_interval"]`` if set, else ``record_interval``, else the
     training data's; the horizon is the training horizon, shortened to the file's length.
 
     Returns:
-        pandas.DataFrame with one row per (pixel, sample): ``pixel``, ``time_ms`` (since the
-        upstroke), ``v_measured``, ``v_forecast``, ``h_forecast`` (normalised, dimensionless).
+        pandas.DataFrame with one row per (pixel, sample): ``pixel`` (row of the trace file, or
+        index of the ROI pixel of the frames), ``time_ms`` (since the upstroke), ``v_measured``,
+        ``v_forecast``, ``h_forecast`` (normalised, dimensionless).
 
     Raises:
         sciml.UserError: unreadable or malformed file (see :func:`read_trace_file`).
@@ -40,14 +44,19 @@ def predict(model, config, metadata: dict, input_path: str | Path):
     dataset = _section(config, "dataset")
     dt = float(dataset.get("sampling_interval") or dataset.get("record_interval")
                or metadata.get("sampling_interval") or 1.0)
-    raw = read_trace_file(input_path)
     horizon = float(metadata.get("horizon") or dataset.get("horizon") or 300.0)
-    horizon = min(horizon, (raw.shape[1] - 1) * dt)
     threshold = float(dataset.get("activation_threshold", 0.05))
+    keys = ("smooth_ms", "peak_ms", "detrend_degree", "bleach", "polarity", "beat", "min_cycle_ms", "min_snr")
+    options = {k: dataset[k] for k in keys if dataset.get(k) is not None}
     try:
-        traces = normalise_traces(raw, dt, horizon, threshold)
+        kind, raw = read_recording(input_path)
+        if kind == "stack":
+            raw = stack_to_traces(raw, dataset.get("roi") or None, int(dataset.get("binning") or 1))[0]
+        horizon = min(horizon, (raw.shape[1] - 1) * dt)
+        prep = preprocess_traces(raw, dt, horizon, threshold, **options)
     except sciml.UserError as exc:
         raise sciml.UserError(f"{Path(input_path).name}: {exc}") from None
+    traces = prep.traces
     previous = model.sampling_interval
     model.sampling_interval = dt
     try:
@@ -59,7 +68,7 @@ def predict(model, config, metadata: dict, input_path: str | Path):
         model.sampling_interval = previous
     n_pix, n_t = traces.shape
     return pd.DataFrame({
-        "pixel": np.repeat(np.arange(n_pix), n_t),
+        "pixel": np.repeat(prep.kept, n_t),
         "time_ms": np.tile(np.arange(n_t) * dt, n_pix),
         "v_measured": traces.reshape(-1),
         "v_forecast": states[..., 0].reshape(-1),

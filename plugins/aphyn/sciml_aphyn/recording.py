@@ -199,7 +199,7 @@ def read_recording(path: str | Path) -> tuple[str, np.ndarray]:
     if suffix == ".npy" and path.is_file():
         try:
             ndim = np.load(path, mmap_mode="r", allow_pickle=False).ndim
-        except (ValueError, OSError):
+        except (ValueError, OSError, EOFError):
             ndim = 2  # let the trace reader give its message
         if ndim == 3:
             return "stack", read_stack(path)

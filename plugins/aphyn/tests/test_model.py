@@ -89,3 +89,23 @@ def test_constant_fdl_is_one_learnable_dv_dt_offset():
     assert terms["fdl_norm2"].item() == pytest.approx(1e-6)
     terms["traj"].backward()
     assert model.fdl.offset.grad is not None and model.fdl.offset.grad != 0
+
+
+def test_time_unit_rescales_fdl_and_weights_its_norm():
+    """F_dl in units of 1/time_unit: the same network divided by T in the dynamics, its Eq. 3 norm
+    in (1/T)² — i.e. the norm in 1/ms weighted by T² (issue 17)."""
+    meta = {"sampling_interval": 1.0}
+    torch.manual_seed(0)
+    slow = APHYNEP(APHYNEP.Config(step_size=0.5, zero_output=False, time_unit=30.0), meta)
+    fast = APHYNEP(APHYNEP.Config(step_size=0.5, zero_output=False), meta)
+    fast.load_state_dict(slow.state_dict())
+    with torch.no_grad():  # the same F_dl in 1/ms: output layer / 30
+        fast.fdl.head.weight.div_(30.0)
+        fast.fdl.head.bias.div_(30.0)
+    traces = torch.rand(3, 21)
+    assert torch.allclose(slow.forecast(traces[:, 0], 21), fast.forecast(traces[:, 0], 21), atol=1e-6)
+    a, b = slow.loss_terms(traces), fast.loss_terms(traces)
+    assert float(a["traj"]) == pytest.approx(float(b["traj"]), rel=1e-5)
+    assert float(a["fdl_norm2"]) == pytest.approx(900.0 * float(b["fdl_norm2"]), rel=1e-4)
+    states = slow.forecast(traces[:, 0], 21)
+    assert torch.allclose(slow.decompose(states)["F_dl"], fast.decompose(states)["F_dl"], atol=1e-7)
