@@ -7,6 +7,12 @@ from mlflow import MlflowClient
 from sciml.testing import run_tiny
 
 
+def most_at_once(summary) -> int:
+    """The largest number of the sweep's trials that ran at the same moment (their resources.json)."""
+    spans = [json.loads((t.run_dir / "artifacts" / "resources.json").read_text()) for t in summary.trials]
+    return max(sum(o["started"] <= s["started"] < o["ended"] for o in spans) for s in spans)
+
+
 def children(summary):
     c = MlflowClient(summary.tracking_uri, registry_uri=summary.tracking_uri)
     return c, c.search_runs([summary.experiment_id], f"tags.mlflow.parentRunId = '{summary.parent_run_id}'")
@@ -52,7 +58,7 @@ def test_failed_trial_is_reported_and_others_finish(sciml_store):
 @pytest.mark.slow
 def test_every_seed_of_a_sampled_config_trains_that_config(sciml_store):
     """Tune samples (BasicVariantGenerator with constant_grid_search): each draw is held over the seeds."""
-    s = run_tiny("toy", "seed=3", "trainer.max_epochs=1", tune=True, num_samples=3, seeds=2, max_concurrent=2,
+    s = run_tiny("toy", "seed=3", "trainer.max_epochs=1", tune=True, num_samples=3, seeds=2, max_concurrent=1,
                  search=["trainer.lr=loguniform(1e-3, 1e-1)", "model.hidden=grid(4, 8)"])
     assert len(s.trials) == 12
     by_config = {}
@@ -62,6 +68,7 @@ def test_every_seed_of_a_sampled_config_trains_that_config(sciml_store):
     lrs = {t.config_hash: t.config["trainer"]["lr"] for t in s.trials}
     assert len(by_config) == 6 and len(set(lrs.values())) == 3  # 3 draws x 2 grid values
     assert all(1e-3 <= lr <= 1e-1 for lr in lrs.values())
+    assert most_at_once(s) == 1  # --max-concurrent reaches Tune's basic generator (Ray alone would run 2)
     c, kids = children(s)  # identity is in the tags, not parsed from names
     assert {(r.data.tags["sciml.config_hash"], r.data.tags["sciml.seed"]) for r in kids} == \
         {(t.config_hash, str(t.seed)) for t in s.trials}
@@ -75,6 +82,7 @@ def test_optuna_search_proposes_configs_and_selects_on_validation(sciml_store):
     assert len(s.trials) == 4 and all(t.status == "FINISHED" and t.seed == 1 for t in s.trials)
     assert len({t.config["trainer"]["lr"] for t in s.trials}) == 4
     assert s.best.metrics["val_mse"] == min(t.metrics["val_mse"] for t in s.trials)
+    assert most_at_once(s) == 1
 
 
 def test_optuna_refuses_what_it_cannot_do(sciml_store):
@@ -116,6 +124,7 @@ def test_four_trials_share_one_logical_gpu(sciml_store):
     assert all(r["gpus"] == 0.25 and r["gpu_ids"] == ["0"] and r["threads"] == 1 for r in seen)
     assert all(r["device"] == "cpu" for r in seen)  # a logical GPU: torch sees no CUDA device
     assert max(r["started"] for r in seen) < min(r["ended"] for r in seen)  # all four at the same time
+    assert most_at_once(s) == 4
 
 
 def test_run_and_resume_options_come_from_one_definition():

@@ -96,10 +96,15 @@ class _OptunaOnFinal(OptunaSearch):
 
 
 def search_algorithm(plan: Plan):
-    """Tune's search algorithm for ``--search-alg`` (seeded by the run's base seed)."""
+    """Tune's search algorithm for ``--search-alg`` (seeded by the run's base seed).
+
+    ``--max-concurrent`` goes to the generator itself: Tune ignores ``max_concurrent_trials``
+    for a search algorithm that is not a ``Searcher`` (it warns and runs everything at once).
+    """
     if plan.options.search_alg == "optuna":
         return _OptunaOnFinal(metric=plan.pipeline.metric, mode=plan.pipeline.mode, seed=plan.base_seed)
-    return BasicVariantGenerator(constant_grid_search=True, random_state=plan.base_seed)
+    return BasicVariantGenerator(constant_grid_search=True, random_state=plan.base_seed,
+                                 max_concurrent=plan.options.max_concurrent or 0)
 
 
 def trial_count(plan: Plan) -> int:
@@ -362,7 +367,9 @@ class RayExecutor:
             self.trainable(plan),
             param_space=param_space,
             tune_config=tune.TuneConfig(num_samples=num_samples, search_alg=search_algorithm(plan),
-                                        scheduler=scheduler, max_concurrent_trials=plan.options.max_concurrent,
+                                        scheduler=scheduler,
+                                        max_concurrent_trials=plan.options.max_concurrent
+                                        if plan.options.search_alg == "optuna" else None,
                                         # one worker process runs trial after trial: no start-up per trial
                                         reuse_actors=os.environ.get("SCIML_REUSE_ACTORS", "1") == "1",
                                         trial_name_creator=name_of,
