@@ -18,6 +18,8 @@ Losses (``Config.loss``):
 * ``"rec"``  — Eq. 1: L_rec = (1/n) Σ_j E_x[|x_j − x'_j|²]  (Å²).
 * ``"force"`` — Eq. 2: L = L_rec + ρ L_force, L_force = (1/N) Σ_i E_x[|F_i|²] with the
   instantaneous CG force F_i = Σ_j C_ji f_j ((kcal/mol/Å)²).
+* ``force_threshold`` (§2.3, the variant the paper tried and dropped): the force term of Eq. 2 or
+  Eq. 3 is off (Eq. 3: α = 0) until a training batch's L_rec falls below the threshold, then on.
 * ``"normalized"`` — Eq. 3, our reading of the paper's text ("each term divided by the maximum
   value it assumed until the current epoch", α ∈ [0, 1] balancing the two, α = 0.5 being the
   same as no α): L = (1 − α) L_rec / max_{k≤K} L_rec + α L_force / max_{k≤K} L_force, the maxima
@@ -39,6 +41,24 @@ from torch import nn
 
 #: Total assignment (in atoms) below which a bead counts as empty in :meth:`CGVAE.encoding`.
 EMPTY_BEAD = 1e-6
+
+
+def graph_voronoi_partition(n_atoms: int, bonds, n_beads: int, atomic_numbers=None) -> list[int]:
+    """A random connected partition of the molecular graph into ``n_beads`` parts: ``n_beads``
+    distinct seed atoms drawn with torch's global RNG (heavy atoms first when there are enough),
+    each atom assigned to the seed nearest in bonds (ties to the lower seed index), which makes
+    every part a connected subgraph (of a connected molecule). Returns the part of each atom."""
+    import numpy as np
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import shortest_path
+
+    b = np.asarray(bonds, dtype=int).reshape(-1, 2)
+    heavy = [j for j in range(n_atoms) if atomic_numbers is None or int(atomic_numbers[j]) > 1]
+    pool = heavy if len(heavy) >= n_beads else list(range(n_atoms))
+    seeds = [pool[int(i)] for i in torch.randperm(len(pool))[:n_beads]]
+    adj = coo_matrix((np.ones(len(b)), (b[:, 0], b[:, 1])), shape=(n_atoms, n_atoms))
+    dist = shortest_path(adj, directed=False, unweighted=True, indices=seeds)  # (n_beads, n_atoms)
+    return [int(k) for k in np.argmin(dist, axis=0)]  # argmin: first (lowest-index) seed on ties
 
 
 class CGVAE(nn.Module):
@@ -67,6 +87,16 @@ class CGVAE(nn.Module):
         centre: bool = Field(True, description="decode displacements from the mean training "
                              "structure, x' = x̄ + D (z − z̄) (data centred per atom); false: the "
                              "paper's x' = D z on raw coordinates")
+        force_threshold: float | None = Field(
+            None, gt=0, description="§2.3 variant: the force term of Eq. 2/3 switches on once a "
+            "training batch's reconstruction term falls below this (Å²), and stays on; none: from "
+            "the start (the paper's choice)")
+        init: Literal["graph", "random"] = Field(
+            "graph", description="initial logits: 'graph' = a random connected partition of the "
+            "molecular graph (graph-Voronoi cells of N random heavy atoms) plus noise; 'random' = the "
+            "paper's N(0, 1) logits")
+        init_scale: float = Field(3.0, ge=0, description="logit given to each atom's initial bead "
+                                  "with init='graph' (on top of N(0, 1) noise)")
         refit_decoder: bool = Field(True, description="after training, set D to the least-squares "
                                     "solution of Eq. 1 on the training frames for the hard mapping")
 
@@ -79,12 +109,19 @@ class CGVAE(nn.Module):
                                   f"use 1..{n}")
         self.n_atoms, self.n_beads = n, config.n_beads
         # log φ, random init: the source of the paper's mapping multiplicity (§3.3)
-        self.logits = nn.Parameter(torch.randn(n, config.n_beads))
+        logits = torch.randn(n, config.n_beads)
+        bonds = metadata.get("bonds")
+        if config.init == "graph" and bonds is not None:
+            part = graph_voronoi_partition(n, bonds, config.n_beads, metadata.get("atomic_numbers"))
+            logits += config.init_scale * nn.functional.one_hot(torch.as_tensor(part), config.n_beads)
+        self.logits = nn.Parameter(logits)
         # D starts near 1/N: every atom reconstructed near the beads' mean (the molecule's centre)
         self.decoder = nn.Parameter((1.0 + 0.1 * torch.randn(n, config.n_beads)) / config.n_beads)
         self.register_buffer("tau", torch.tensor(float(config.tau_start)))
         self.register_buffer("rec_max", torch.tensor(0.0))
         self.register_buffer("force_max", torch.tensor(0.0))
+        # 1 once the force term is on (always, without force_threshold); a buffer: survives resume
+        self.register_buffer("force_on", torch.tensor(0.0 if config.force_threshold else 1.0))
         ref = metadata.get("reference")
         self.register_buffer("reference", torch.tensor(ref, dtype=torch.float32) if ref is not None
                              else torch.zeros(n, 3))
@@ -217,19 +254,22 @@ class CGVAE(nn.Module):
         rec = sq.mean()
         force = (self.cg_forces(f, c) ** 2).sum(-1).mean()
         cfg = self.config
+        if update_max and cfg.force_threshold and rec.detach() < cfg.force_threshold:
+            self.force_on.fill_(1.0)
         if cfg.loss == "rec":
             loss = rec
         elif cfg.loss == "force":
-            loss = rec + cfg.rho * force
+            loss = rec + self.force_on * cfg.rho * force
         else:
             if update_max:
                 self.rec_max.copy_(torch.maximum(self.rec_max, rec.detach()))
                 self.force_max.copy_(torch.maximum(self.force_max, force.detach()))
-            loss = self.normalized_loss(rec, force, self.rec_max, self.force_max, cfg.alpha)
+            alpha = cfg.alpha if self.force_on > 0 else 0.0
+            loss = self.normalized_loss(rec, force, self.rec_max, self.force_max, alpha)
         used = float(len(torch.unique(c.detach().argmax(1))))
         return {"loss": loss, "rec": rec.detach(), "force": force.detach(),
                 "rmsd": sq.detach().mean(1).sqrt().mean(), "n_used_beads": torch.tensor(used),
-                "tau": self.tau.detach().clone()}
+                "tau": self.tau.detach().clone(), "force_on": self.force_on.detach().clone()}
 
     @staticmethod
     def normalized_loss(rec, force, rec_max, force_max, alpha: float) -> torch.Tensor:
@@ -246,4 +286,5 @@ class CGVAE(nn.Module):
     def validation_step(self, batch, epoch):
         out = self.losses(batch, update_max=False)
         out.pop("tau")
+        out.pop("force_on")
         return out

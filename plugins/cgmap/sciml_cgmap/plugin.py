@@ -21,6 +21,7 @@ SEARCH_SPACE = {
     "model.n_beads": "choice(2, 3)",
     "model.loss": "choice('rec', 'normalized')",
     "model.alpha": "uniform(0.1, 0.8)",
+    "model.init": "choice('graph', 'random')",
 }
 
 

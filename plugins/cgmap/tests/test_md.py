@@ -145,3 +145,58 @@ def test_canonical_ranks_symmetry_classes():
     e = md.molecule_from_smiles("CC")
     r = md.canonical_ranks(list("CCHHHHHH"), md.bonds_from_mol(e))
     assert r[0] == r[1] and len(set(r[2:])) == 1 and r[2] != r[0]
+
+
+def test_presets_are_the_papers_four_systems_with_mmff94():
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+    from rdkit.Chem.rdMolDescriptors import CalcMolFormula
+    from sciml_cgmap.data import MOLECULES
+
+    want = {"ethane": ("C2H6", 8), "ethylbenzene": ("C8H10", 18), "cta": ("C14H22O9", 45),
+            "pim1": ("C33H32N2O6", 73)}
+    assert set(MOLECULES) == set(want)
+    for name, (formula, n_atoms) in want.items():
+        mol = Chem.MolFromSmiles(MOLECULES[name][0])
+        assert CalcMolFormula(mol) == formula, name
+        mh = md.molecule_from_smiles(MOLECULES[name][0])
+        assert mh.GetNumAtoms() == n_atoms and md.force_field_name(mh) == "MMFF94"
+        assert AllChem.MMFFHasAllMoleculeParams(mh)
+    # the CTA unit keeps beta-D-glucose's ring stereochemistry (C1 R, C2 R, C3 S, C4 S, C5 R of
+    # methyl beta-D-glucopyranoside; labels of the acetylated unit checked by hand: C4 becomes R
+    # only through CIP priorities, its @/@@ tag is the glucoside's)
+    cta = Chem.MolFromSmiles(MOLECULES["cta"][0])
+    assert [c for _, c in Chem.FindMolChiralCenters(cta)] == ["R", "R", "R", "S", "R"]
+
+
+def test_uff_is_the_fallback_when_mmff94_has_no_parameters():
+    mol = md.molecule_from_smiles("C[Se]C")  # MMFF94 has no selenium
+    assert md.force_field_name(mol) == "UFF"
+    x = md.embed_and_minimise(mol, seed=0)
+    e, f = md.energy_forces(md.mmff_force_field(mol), x)
+    assert np.isfinite(e) and np.abs(f).max() < 1.0  # at the UFF minimum
+    with pytest.raises(sciml.UserError, match="neither MMFF94 nor UFF"):
+        md.molecule_from_smiles("[Og]")
+
+
+def test_md_statistics_recover_temperature_and_drift():
+    n_atoms, t_k = 8, 300.0
+    kin = np.full(101, 0.5 * (3 * n_atoms - 3) * md.KB_KCAL_PER_MOL_K * t_k)
+    pot = 0.05 * np.sin(np.arange(101)) + 0.5 * np.arange(101) / 100  # +0.5 kcal/mol over 100 frames of 10 fs
+    tot = pot + kin
+    st = md.md_statistics(pot, tot, n_atoms, frame_interval_fs=10.0)
+    assert st["md_temperature_K"] == pytest.approx(t_k, rel=1e-3)
+    assert st["md_energy_drift_kcal_mol"] == pytest.approx(0.5, abs=0.05)
+    assert st["md_energy_drift_kcal_mol_per_ns"] == pytest.approx(500, rel=0.1)
+    assert np.isnan(md.md_statistics(pot, np.full(101, np.nan), n_atoms, 10.0)["md_temperature_K"])
+
+
+def test_langevin_equilibration_reaches_the_target_temperature():
+    mol = md.molecule_from_smiles("CC")
+    t = md.run_nve(mol, n_frames=200, save_every=10, temperature_K=300, seed=0, equilibration_steps=3000)
+    st = md.md_statistics(t.energies, t.total_energies, 8, 10.0)
+    # ethane's kinetic temperature fluctuates by ±90 K per frame; the means land within ~15 %
+    assert 220 < t.equilibration.temperature_K < 380 and 220 < st["md_temperature_K"] < 380
+    assert abs(st["md_energy_drift_kcal_mol"]) < 0.05
+    cold = md.run_nve(mol, n_frames=200, save_every=10, temperature_K=300, seed=0)
+    assert md.md_statistics(cold.energies, cold.total_energies, 8, 10.0)["md_temperature_K"] < 200

@@ -161,3 +161,39 @@ def test_temperature_decreases_stepwise_from_4_to_0_1():
 def test_too_many_beads_is_a_user_error():
     with pytest.raises(sciml.UserError, match="model.n_beads=9 exceeds the molecule's 8 atoms"):
         CGVAE(CGVAE.Config(n_beads=9), META)
+
+
+def test_graph_init_is_a_connected_partition_and_the_argmax_of_the_logits():
+    from sciml_cgmap.mapping import is_connectivity_preserving
+    from sciml_cgmap.model import graph_voronoi_partition
+
+    # ethylbenzene heavy-atom chain + ring, hydrogens on every carbon
+    bonds = [[0, 1], [1, 2], [2, 3], [3, 4], [4, 5], [5, 6], [6, 7], [7, 2]]
+    bonds += [[c, 8 + k] for k, c in enumerate([0, 0, 0, 1, 1, 3, 4, 5, 6, 7])]
+    z = [6] * 8 + [1] * 10
+    for seed in range(20):
+        torch.manual_seed(seed)
+        part = graph_voronoi_partition(18, bonds, 3, z)
+        assert sorted(set(part)) == [0, 1, 2] and is_connectivity_preserving(part, bonds)
+    torch.manual_seed(0)
+    m = CGVAE(CGVAE.Config(n_beads=3, init="graph", init_scale=50.0),
+              {"n_atoms": 18, "bonds": bonds, "atomic_numbers": z, "mean_structure": [[0.0] * 3] * 18})
+    torch.manual_seed(0)
+    torch.randn(18, 3)  # the model draws its noise first
+    assert m.bead_of_atom == graph_voronoi_partition(18, bonds, 3, z)
+
+
+def test_force_threshold_switches_the_force_term_on_once_reconstruction_is_good():
+    torch.manual_seed(0)
+    m = CGVAE(CGVAE.Config(n_beads=2, loss="force", rho=1.0, force_threshold=0.5), META)
+    m.train()
+    m.on_epoch_start(0, 10)
+    x, f = torch.randn(4, 8, 3), 10 * torch.randn(4, 8, 3)
+    out = m.losses({"positions": 10 * x, "forces": f}, update_max=True)  # rec >> 0.5 Å²: force off
+    assert out["force_on"] == 0 and out["loss"].item() == pytest.approx(out["rec"].item())
+    with torch.no_grad():
+        m.decoder.zero_()
+    out = m.losses({"positions": 0.01 * x, "forces": f}, update_max=True)  # rec < 0.5 Å²: on, and stays on
+    assert out["force_on"] == 1 and out["loss"].item() == pytest.approx(out["rec"].item() + out["force"].item(), rel=1e-5)
+    out = m.losses({"positions": 10 * x, "forces": f}, update_max=True)
+    assert out["force_on"] == 1

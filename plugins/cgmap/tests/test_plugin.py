@@ -244,3 +244,17 @@ def test_end_to_end_run_registers_a_champion_that_reloads(sciml_store):
     assert rmsd_per_frame(x_in, x_rec).mean() == pytest.approx(s.best.metrics["test_rmsd"], rel=1e-5)
     # one bead carries (almost) nothing beyond the mean structure: the centred decoder stays near it
     assert s.best.metrics["test_rmsd"] == pytest.approx(s.best.metrics["baseline.mean_structure.test_rmsd"], rel=0.2)
+
+
+def test_molecule_preset_and_smiles_conflict_is_one_clear_error(tmp_path):
+    from sciml.testing import make_context
+    from sciml_cgmap.data import MOLECULES, MDTrajectoryDataset
+
+    d = MDTrajectoryDataset(MDTrajectoryDataset.Config(molecule="pim1"), make_context(tmp_path))
+    assert d.smiles == MOLECULES["pim1"][0]
+    assert MDTrajectoryDataset(MDTrajectoryDataset.Config(), make_context(tmp_path)).smiles == "CC"
+    both = MDTrajectoryDataset(MDTrajectoryDataset.Config(molecule="cta", smiles="CC"), make_context(tmp_path))
+    with pytest.raises(sciml.UserError, match="dataset.molecule='cta' and dataset.smiles='CC' are both set"):
+        both.prepare()
+    with pytest.raises(Exception, match="ethane"):
+        MDTrajectoryDataset.Config(molecule="benzene")
