@@ -199,17 +199,33 @@ def fit_lbfgs(model, traces, max_iter: int = 40, history: list | None = None) ->
     traces = torch.as_tensor(np.asarray(traces), dtype=torch.float32)
     history = [] if history is None else history
     start = len(history)
+    best = {"loss": math.inf, "params": [p.detach().clone() for p in params]}
     model.train()
 
     def closure():
         opt.zero_grad()
         loss = model.loss_terms(traces)["traj"]
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            # a trial step made Euler blow up (e.g. τ_in too small for the step): a large finite
+            # loss with no gradient makes the line search step back instead of extrapolating
+            history.append({"train_traj": value})
+            return torch.tensor(1e6)
         loss.backward()
-        history.append({"train_traj": float(loss.detach())})
+        history.append({"train_traj": value})
+        if value < best["loss"]:
+            best["loss"], best["params"] = value, [p.detach().clone() for p in params]
         return loss
 
-    opt.step(closure)
+    try:
+        opt.step(closure)
+    except RuntimeError as exc:  # a line search that overflowed: keep the best point seen
+        if "overflow" not in str(exc):
+            raise
+    with torch.no_grad():  # the lowest loss evaluated (L-BFGS's last point may be a trial step)
+        for p, b in zip(params, best["params"], strict=True):
+            p.copy_(b)
     model.eval()
     state = opt.state[params[0]]
     return {"evaluations": float(len(history) - start), "iterations": float(state.get("n_iter", 0)),
-            "loss": history[-1]["train_traj"]}
+            "loss": best["loss"]}

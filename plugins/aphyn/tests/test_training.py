@@ -147,3 +147,16 @@ def test_early_stopping_on_the_validation_loss(tmp_path):
     best = AphynTrainer(AphynTrainer.Config(physics_lr=1e-7, physics_warmup_epochs=4, **common),
                         _ctx(tmp_path, "w")).fit_arrays(hybrid, traces, traces)
     assert best["epochs"] >= 5.0
+
+
+def test_lbfgs_recovers_tau_close_of_mitchell_schaeffer_traces():
+    """The converged baseline: L-BFGS finds the τ_close that made the traces (60 ms), from 150."""
+    from sciml_aphyn.training import fit_lbfgs
+
+    traces = _ms_traces(60.0, n_samples=121)
+    model = APHYNEP(APHYNEP.Config(use_fdl=False, step_size=0.5), {"sampling_interval": 1.0})
+    history = []
+    info = fit_lbfgs(model, traces, max_iter=30, history=history)
+    assert model.taus()["tau_close"] == pytest.approx(60.0, rel=0.05)
+    assert info["loss"] == min(h["train_traj"] for h in history) and info["loss"] < 1e-3
+    assert not model.training
