@@ -38,8 +38,10 @@ run: $(STAMP)
 # the toy plugin under tests/ is a third-party plugin installed the way users install plugins
 test: $(STAMP)
 	$(QUIET_EDITABLE) $(BIN)/pip install -q --no-deps -e tests/toy_plugin
-	# the import contracts of pyproject.toml [tool.importlinter]: public API, no plugin in the core,
-	# the Ray worker without the driver, no cycles
+	# lint, fast, before the tests: ruff over the whole repository ([tool.ruff] in pyproject.toml),
+	# then the import contracts of [tool.importlinter]: public API, no plugin in the core, the Ray
+	# worker without the driver, no cycles
+	$(BIN)/ruff check --no-cache .
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=25
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -d $(VENV)/site-check
