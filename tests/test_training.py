@@ -32,7 +32,7 @@ def trainer(ctx, **kw):
 def test_loss_decreases_and_best_state_is_restored(tmp_path):
     ctx, data, model = build(tmp_path)
     rep = RecordingReporter(tmp_path / "rep")
-    out = trainer(ctx, max_epochs=15, patience=0).fit(model, data, rep)
+    out = trainer(ctx, max_epochs=15, patience=0, checkpoint_every_s=0).fit(model, data, rep)
     losses = rep.history("train_loss")
     assert len(losses) == 15 and losses[-1] < 0.2 * losses[0]
     val = rep.history("val_loss")
@@ -43,6 +43,17 @@ def test_loss_decreases_and_best_state_is_restored(tmp_path):
     # one Lightning checkpoint per epoch, handed to the reporter (Tune keeps it)
     assert rep.checkpoints == [ctx.run_dir / "fit.last.ckpt"] * 15
     assert json.loads((ctx.run_dir / "fit.done.json").read_text()) == out
+
+
+def test_checkpoints_are_written_at_most_every_n_seconds_and_after_the_last_epoch(tmp_path):
+    ctx, data, model = build(tmp_path)
+    rep = RecordingReporter(tmp_path / "rep")
+    trainer(ctx, max_epochs=6, patience=0, checkpoint_every_s=3600).fit(model, data, rep)
+    assert len(rep.metrics) == 6 and rep.checkpoints == [ctx.run_dir / "fit.last.ckpt"]
+    ctx, data, model = build(tmp_path / "b")
+    rep = RecordingReporter(tmp_path / "b")
+    trainer(ctx, max_epochs=50, patience=2, min_delta=1e6, checkpoint_every_s=3600).fit(model, data, rep)
+    assert len(rep.metrics) == 3 and len(rep.checkpoints) == 1  # the early stop is the last epoch
 
 
 def test_epoch_metrics_are_sample_weighted_means(tmp_path):
@@ -113,7 +124,7 @@ def test_interrupt_reaches_the_caller_as_keyboard_interrupt(tmp_path, monkeypatc
     monkeypatch.setenv(FAULT_ENV, "1")
     rep = RecordingReporter(tmp_path / "a")
     with pytest.raises(KeyboardInterrupt):
-        trainer(ctx, max_epochs=3, patience=0).fit(model, data, rep)
+        trainer(ctx, max_epochs=3, patience=0, checkpoint_every_s=3600).fit(model, data, rep)
     assert [s for s, _ in rep.metrics] == [0] and (ctx.run_dir / "fit.last.ckpt").exists()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C still works afterwards
 
@@ -134,7 +145,7 @@ def test_sgd_with_step_decay_and_momentum_as_configured(tmp_path):
     ctx, data, model = build(tmp_path)
     rep = RecordingReporter(tmp_path / "r")
     trainer(ctx, max_epochs=4, optimizer="sgd", nesterov=True, lr_step_size=2, lr_gamma=0.5).fit(model, data, rep)
-    assert rep.history("lr") == pytest.approx([0.02, 0.01, 0.01, 0.005])
+    assert rep.history("lr") == pytest.approx([0.02, 0.02, 0.01, 0.01])  # the rate each epoch trained with
     from sciml.engine import _make_module
 
     for momentum, nesterov in ((0.0, True), (0.85, True), (0.85, False)):

@@ -13,8 +13,10 @@ core promises to every plugin:
 - **Selection on validation.** Early stopping and the restored "best" weights follow
   ``monitor`` (a ``val_*`` metric), with the ``no_improvement`` or ``no_change`` rule.
 - **Resume.** A Lightning checkpoint ``<stage>.last.ckpt`` is written to the trial directory
-  after every epoch (with the selection state and the RNG states) and handed to the reporter
-  (Tune keeps it). A fit that finds it continues from the next epoch: the same seed gives the
+  after an epoch (with the selection state and the RNG states) at most every
+  ``checkpoint_every_s`` seconds and after the last epoch, and handed to the reporter (Tune
+  keeps it). Epochs trained after the last checkpoint are trained again on resume, to the
+  same values; the tracking side logs each step once. A fit that finds it continues from the next epoch: the same seed gives the
   same final weights as an uninterrupted run, and each epoch is reported once.
 - **One divergence error.** A non-finite training loss or monitored value raises
   :class:`TrainingDiverged`.
@@ -31,6 +33,7 @@ import logging
 import math
 import os
 import random
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -85,6 +88,9 @@ class TrainerConfig(ComponentConfig):
         "32-true", description="mixed precision applies on CUDA only (CPU trains in 32-bit)")
     num_workers: int = Field(0, ge=0, description="DataLoader worker processes")
     restore_best: bool = Field(True, description="load the best (monitor) weights at the end")
+    checkpoint_every_s: float = Field(
+        10.0, ge=0, description="write the resume checkpoint after an epoch when this many seconds passed "
+                                "since the last one (0: every epoch); the last epoch is always written")
 
 
 # --- device, threads, precision: decided here and nowhere else ---------------------------------
@@ -267,6 +273,9 @@ def _make_module(net, config: TrainerConfig):
 
         def on_train_epoch_start(self):
             self._sums["train"], self._counts["train"] = {}, 0
+            optimizers = self.trainer.optimizers
+            # the rate this epoch trains with (an epoch scheduler steps before the epoch's hooks end)
+            self._epoch_lr = float(optimizers[0].param_groups[0]["lr"]) if optimizers else None
             if hasattr(self.net, "on_epoch_start"):
                 self.net.on_epoch_start(self.current_epoch, self.trainer.max_epochs)
 
@@ -286,9 +295,8 @@ def _make_module(net, config: TrainerConfig):
                            for (s, k), v in zip(names, values, strict=True)}
             else:
                 metrics = {}
-            optimizers = self.trainer.optimizers
-            if optimizers:
-                metrics["lr"] = float(optimizers[0].param_groups[0]["lr"])
+            if getattr(self, "_epoch_lr", None) is not None:
+                metrics["lr"] = self._epoch_lr
             if hasattr(self.net, "on_epoch_end"):
                 metrics.update(self.net.on_epoch_end(self.current_epoch, dict(metrics)) or {})
             self.epoch_metrics = metrics
@@ -352,6 +360,8 @@ def _callbacks(config: TrainerConfig, reporter, run_dir: Path, stage: str, step_
             self.best_state: dict[str, Any] | None = None
             self.stopped_early = False
             self.path = run_dir / f"{stage}{CKPT_SUFFIX}"
+            self.every_s = config.checkpoint_every_s
+            self.last_save = time.perf_counter()
 
         def state_dict(self):
             return {"best": self.best, "best_epoch": self.best_epoch, "previous": self.previous,
@@ -390,9 +400,12 @@ def _callbacks(config: TrainerConfig, reporter, run_dir: Path, stage: str, step_
                 self.stopped_early = epoch + 1 < config.max_epochs
             if trainer.is_global_zero:
                 reporter.report(step_offset + epoch, metrics)
-            self._save(trainer)
+            last = trainer.should_stop or epoch + 1 >= config.max_epochs
+            if last or time.perf_counter() - self.last_save >= self.every_s:
+                self._save(trainer)
 
         def _save(self, trainer):
+            self.last_save = time.perf_counter()
             tmp = self.path.with_name(self.path.name + ".tmp")
             trainer.save_checkpoint(tmp, weights_only=False)
             if trainer.is_global_zero:
@@ -450,8 +463,8 @@ def fit(model, train, val, config: TrainerConfig, context: Context, reporter, *,
 
     Each epoch's metrics (``train_<key>``/``val_<key>`` epoch means of what the model's steps
     return, ``lr``, and what ``on_epoch_end`` and ``callbacks`` add) are reported at
-    ``step_offset + epoch``. ``<stage>.last.ckpt`` in ``context.run_dir`` is written after each
-    epoch and resumed from when present; ``<stage>.done.json`` marks a finished fit, which a
+    ``step_offset + epoch``. ``<stage>.last.ckpt`` in ``context.run_dir`` is written after an
+    epoch (every ``checkpoint_every_s`` seconds, and after the last) and resumed from when present; ``<stage>.done.json`` marks a finished fit, which a
     second call does not repeat (its final weights are loaded and its result returned).
 
     Returns:
@@ -486,6 +499,8 @@ def fit(model, train, val, config: TrainerConfig, context: Context, reporter, *,
     val_loader = (_loader(model, val, config.val_batch_size or config.batch_size, config, seed, False, distributed)
                   if has_val else None)
     first, selection = _callbacks(config, reporter, run_dir, stage, step_offset)
+    if os.environ.get(FAULT_ENV):
+        selection.every_s = 0.0  # an injected interruption lands right after a checkpoint
     resume = str(ckpt) if ckpt.exists() and _usable_checkpoint(ckpt) else None
     callbacks = [first, *callbacks, selection]
     fault = _injected_interrupt(stage) if resume is None else None
