@@ -88,18 +88,6 @@ class RecordingReporter:
         """Values of metric ``name`` in report order."""
         return [m[name] for _, m in self.metrics if name in m]
 
-    def checkpoint(self, state: Mapping[str, Any], *, best: bool = False) -> Path:
-        """Transitional (issue 12): for plugin loops not yet on :mod:`sciml.engine`; saves ``last.pt``."""
-        import torch
-
-        root = getattr(self, "run_dir", None) or self.root
-        path = Path(root) / "last.pt"
-        torch.save(dict(state), path)
-        if best:
-            torch.save(dict(state), Path(root) / "best.pt")
-        self.checkpoint_written(path)
-        return path
-
     def checkpoint_written(self, path: str | Path) -> None:
         self.checkpoints.append(Path(path))
 

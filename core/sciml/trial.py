@@ -51,18 +51,6 @@ class FileReporter:
         if self.sink is not None:
             self.sink(int(step), clean)
 
-    def checkpoint(self, state: Mapping[str, Any], *, best: bool = False) -> Path:
-        """Transitional (issue 12): for plugin loops not yet on :mod:`sciml.engine`; saves ``last.pt``."""
-        import torch
-
-        root = getattr(self, "run_dir", None) or self.root
-        path = Path(root) / "last.pt"
-        torch.save(dict(state), path)
-        if best:
-            torch.save(dict(state), Path(root) / "best.pt")
-        self.checkpoint_written(path)
-        return path
-
     def checkpoint_written(self, path: Path) -> None:
         if self.on_checkpoint is not None:
             self.on_checkpoint(Path(path))
