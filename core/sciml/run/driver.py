@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 from sciml.config import flatten, to_yaml
+from sciml.engine import resolve_device
 from sciml.errors import UserError
 from sciml.protocol import compare, unflatten_baselines
 from sciml.protocol import fmt_value as _num
@@ -82,9 +83,7 @@ def _check(options: RunOptions, pipeline, source: ConfigSource, config: dict[str
         check_tracking_uri(options.tracking_uri)
     if not options.tune:
         if "device" in config["trainer"]:
-            from sciml.run.local import _resolve_device
-
-            _resolve_device(config["trainer"]["device"])  # a missing CUDA device is bad input, found now
+            resolve_device(config["trainer"]["device"])  # a missing CUDA device is bad input, found now
         return
     if options.address:
         from sciml.run.ray_executor import check_address

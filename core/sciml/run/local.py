@@ -13,6 +13,7 @@ import logging
 import sys
 from typing import Any
 
+from sciml.engine import resolve_device
 from sciml.errors import UserError
 from sciml.run import layout
 from sciml.run.executor import Plan
@@ -22,14 +23,6 @@ from sciml.run.worker import run_trial, trial_context
 from sciml.trial import FileReporter, error_file
 
 log = logging.getLogger(__name__)
-
-
-def _resolve_device(spec: str) -> str:
-    try:  # the engine (issue 12) decides devices; the trainer module did before it
-        from sciml.engine import resolve_device
-    except ImportError:  # pragma: no cover - transitional
-        from sciml.training import resolve_device
-    return resolve_device(spec)
 
 
 class LocalExecutor:
@@ -90,7 +83,7 @@ class LocalExecutor:
                 rec.logged_step = step
 
         reporter = FileReporter(rec.run_dir, sink=sink, progress=progress)
-        context = trial_context(rec.run_dir, rec.seed, _resolve_device(plan.config["trainer"].get("device", "auto")),
+        context = trial_context(rec.run_dir, rec.seed, resolve_device(plan.config["trainer"].get("device", "auto")),
                                 progress=progress, threads=plan.options.cpus)
         outcome = self._with_retries(plan, tracker, rec, context, reporter)
         if outcome is None:

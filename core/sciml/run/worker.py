@@ -24,6 +24,8 @@ from typing import Any
 
 from sciml.caching import default_cache_dir
 from sciml.components import Context
+from sciml.config import config_hash
+from sciml.plugins import get_plugin_manager
 from sciml.run import layout
 from sciml.run.sweep import ConfigSource, trial_overrides
 from sciml.trial import FileReporter, execute_trial
@@ -50,8 +52,6 @@ def trial_context(run_dir: Path, seed: int, device: str, *, progress: bool = Fal
 
 def _call_hook(name: str, **kwargs: Any) -> None:
     """Call a lifecycle hook through the plugin manager; a hook that raises is logged, never fatal."""
-    from sciml.plugins import get_plugin_manager
-
     try:
         getattr(get_plugin_manager().hook, name)(**kwargs)
     except Exception as exc:
@@ -175,8 +175,6 @@ def tune_trainable(params: dict[str, Any], source: ConfigSource) -> None:
     """Ray Tune function trainable: one trial of the sweep (see the module docstring)."""
     import torch
     from ray import tune
-
-    from sciml.config import config_hash
 
     config = source.resolve(overrides=trial_overrides(params))
     ctx = tune.get_context()
