@@ -43,7 +43,7 @@ def main() -> None:
     from sciml_cgmap.evaluation import MappingEvaluator
     from sciml_cgmap.model import CGVAE
     from sciml_cgmap.plugin import PIPELINE_DEFAULTS
-    from sciml_cgmap.summary import summarize
+    from sciml_cgmap.summary import distinct_mappings, plot_catalogue, summarize
     from sciml_cgmap.training import CGMapTrainer
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -56,6 +56,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads per training (the engine applies it)")
     ap.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "sciml-cgmap-bench"))
     ap.add_argument("--json", default=None, help="write all results to this file")
+    ap.add_argument("--figures", default=None, help="write one mapping-catalogue figure per molecule into this directory")
     args = ap.parse_args()
 
     sets = _parse_sets(args.sets)
@@ -114,6 +115,12 @@ def main() -> None:
             rows.append(row)
         for line in summarize(trials):
             print("   " + line)
+        if args.figures:
+            fig = plot_catalogue(distinct_mappings(trials), meta, title=f"{name}: distinct accepted mappings")
+            if fig is not None:
+                Path(args.figures).mkdir(parents=True, exist_ok=True)
+                fig.savefig(Path(args.figures) / f"cgmap-catalogue-{name}.png", dpi=110)
+                print(f"   catalogue figure: {Path(args.figures) / f'cgmap-catalogue-{name}.png'}")
         out[name] = {"md": {k: v for k, v in meta.items() if k.startswith("md_")},
                      "baseline_mean_structure": base, "trials": trials}
     print("\n| molecule | atoms | N | accepted | best accepted on val: val / test RMSD (Å) | mean structure "

@@ -13,6 +13,11 @@ x, y and z (docs/plugins/cgmap.md gives the numbers). In evaluation mode C is th
 argmax assignment (the mapping; "moiety of atom j = argmax_i C_ij"). :meth:`CGVAE.fit_decoder`
 solves the reconstruction term for D exactly (least squares) for the hard assignment.
 
+Initialisation (``Config.init``): the paper's N(0, 1) logits (``"random"``), or the same noise plus
+``init_scale`` on the bead of a random connected partition of the molecular graph (``"graph"``,
+:func:`graph_voronoi_partition`; ours: with random logits the CTA and PIM-1 units never gave a
+connectivity-preserving mapping in our runs).
+
 Losses (``Config.loss``):
 
 * ``"rec"``  — Eq. 1: L_rec = (1/n) Σ_j E_x[|x_j − x'_j|²]  (Å²).

@@ -258,3 +258,22 @@ def test_molecule_preset_and_smiles_conflict_is_one_clear_error(tmp_path):
         both.prepare()
     with pytest.raises(Exception, match="ethane"):
         MDTrajectoryDataset.Config(molecule="benzene")
+
+
+def test_catalogue_lists_force_and_draws_one_panel_per_mapping():
+    from sciml_cgmap.summary import plot_catalogue
+
+    meta = {"symbols": ["C", "C", "H", "H", "H", "H", "H", "H"], "smiles": "CC",
+            "bonds": [[0, 1], [0, 2], [0, 3], [0, 4], [1, 5], [1, 6], [1, 7]]}
+    a = _trial("S1", 0.12, 0.13, [[0, 2, 3, 4], [1, 5, 6, 7]])
+    a["results"].update(assignment=[0, 1, 0, 0, 0, 1, 1, 1], test_mean_cg_force=13.3)
+    b = _trial("S2", 0.07, 0.06, [[0, 1, 2, 3, 5, 6], [4], [7]], n=3)
+    b["results"].update(assignment=[0, 0, 0, 0, 1, 0, 0, 2], test_mean_cg_force=28.5)
+    rows = distinct_mappings([a, b, a])
+    assert [(r["count"], r["mean_cg_force"]) for r in rows] == [(1, 28.5), (2, 13.3)]
+    assert summarize([a, b])[2].endswith("(found 1x), mean CG force 13.3 kcal/mol/Å")
+    fig = plot_catalogue(rows, meta, title="ethane")
+    if fig is None:
+        pytest.skip("RDKit cannot draw here (no Cairo)")
+    assert len([ax for ax in fig.axes if ax.images]) == 2
+    assert "found 2x" in fig.axes[1].get_title() and "|F| 13.3" in fig.axes[1].get_title()
