@@ -160,7 +160,6 @@ def main(argv=None):
     a = p.parse_args(argv)
 
     import sciml
-    from sciml.components import Context
     from sciml_retro.dataset import RetroDataset
     from sciml_retro.evaluate import plan_targets, summarize_rows
     from sciml_retro.route import save_routes
@@ -170,7 +169,7 @@ def main(argv=None):
     work = Path(a.work or Path(a.cache) / "aizynth-work")
     work.mkdir(parents=True, exist_ok=True)
     (Path(a.cache) / "run").mkdir(parents=True, exist_ok=True)
-    ctx = Context(run_dir=Path(a.cache) / "run", cache_dir=Path(a.cache), seed=0)
+    ctx = sciml.Context(run_dir=Path(a.cache) / "run", cache_dir=Path(a.cache), seed=0)
     ds = RetroDataset(RetroDataset.Config(template_min_count=1, filter_negatives=0), ctx)
     ds.prepare()
     model = sciml.load_model(a.model).module.eval()

@@ -41,11 +41,11 @@ import numpy as np
 
 
 def make_context(cache):
-    from sciml.components import Context
+    import sciml
 
     run = Path(cache) / "run"
     run.mkdir(parents=True, exist_ok=True)
-    return Context(run_dir=run, cache_dir=Path(cache), seed=0)
+    return sciml.Context(run_dir=run, cache_dir=Path(cache), seed=0)
 
 
 def train(ds, ctx, max_epochs):
