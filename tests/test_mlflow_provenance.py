@@ -37,6 +37,7 @@ def test_a_run_logs_its_dataset_as_input_and_registers_a_described_version(sciml
     lines = mv.description.splitlines()
     assert lines[0] == "Plugin: sciml-toy 0.0.1 (sciml 0.1.0): A tiny third-party sciml plugin used by the core's tests."
     assert lines[1] == "Paper: https://example.org/toy-linear-model"
+    assert any(ln.startswith(f"Champion of toy:default, trial {trial.info.run_name} (seed 3).") for ln in lines)
     assert f"Dataset digest: {digest}." in lines and lines[-1] == "Reproduce: sciml run toy --seed 3"
     val = trial.data.metrics["val_mse"]
     assert any(ln.startswith("Selected on validation: val_mse = ") for ln in lines)

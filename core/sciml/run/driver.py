@@ -294,7 +294,7 @@ def pick_best(trials: list[TrialRecord], metric: str, mode: str) -> TrialRecord 
 def model_description(summary: RunSummary, command: str) -> str:
     """The registered model version's description: how it was chosen, how it did on test, against what."""
     best, cmp = summary.best, summary.comparison
-    lines = [f"Champion of {summary.plugin}:{summary.pipeline}, trial {best.name} (seed {best.seed}).",
+    lines = [f"Champion of {summary.pipeline}, trial {best.name} (seed {best.seed}).",
              f"Selected on validation: {summary.metric} = {_num(cmp.val)} ({summary.mode}); "
              f"test (reported, never used to choose): {cmp.test_metric} = {_num(cmp.test)}.",
              f"Verdict: {cmp.verdict()}."]
