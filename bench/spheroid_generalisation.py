@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/spheroid_generalisation.py [--preset treatment] [--augment efficacy]
         [--dev-seed 0] [--unseen-seeds 100 101 102 103 104] [--train-seeds 0] [--image-size 48]
-        [--epochs 15] [--width 8] [--n-train-plates 3] [--n-eval-plates 2]
+        [--epochs 15] [--width 8] [--n-train-plates 3] [--n-eval-plates 2] [--n-layers 1]
+        [--temperature 0.2] [--validation-only]
 
 Development: experiment ``dev-seed`` — ``n_train_plates`` training plates (SimCLR and the
 untreated time-series stage) and one validation plate (the acceptance gate: the trained
@@ -68,11 +69,13 @@ def run(args, train_seed: int, log) -> list[dict]:
 
     tmp = tempfile.mkdtemp()
     dcfg = SpheroidPlates.Config(preset=args.preset, image_size=args.image_size, experiment_seed=args.dev_seed,
-                                 n_train_plates=args.n_train_plates, n_val_plates=1, n_test_plates=0)
+                                 n_train_plates=args.n_train_plates, n_val_plates=1, n_test_plates=0,
+                                 n_layers=args.n_layers)
     ds = SpheroidPlates(dcfg, make_context(tmp))
     ds.prepare()
     torch.manual_seed(train_seed)
-    mcfg = SpheroidSimCLR.Config(width=args.width, embedding_size=64, augment=args.augment)
+    mcfg = SpheroidSimCLR.Config(width=args.width, embedding_size=64, augment=args.augment,
+                                 temperature=args.temperature)
     model = SpheroidSimCLR(mcfg, ds.metadata)
     t0 = time.time()
     SimCLRTrainer(SimCLRTrainer.Config(max_epochs=args.epochs, batch_size=128, lr=2e-3),
@@ -87,6 +90,10 @@ def run(args, train_seed: int, log) -> list[dict]:
         f"{base['random_init']['val_spearman_treated']:.3f}, hand-crafted {base['handcrafted']['val_spearman_treated']:.3f}"
         f" -> {'accepted' if ok else 'REJECTED: ' + why}")
 
+    if args.validation_only:  # model selection: the unseen experiments are not looked at
+        return [{"train_seed": train_seed, "val": res["val_spearman_treated"], "accepted": ok,
+                 "val_untrained": base["random_init"]["val_spearman_treated"],
+                 "val_handcrafted": base["handcrafted"]["val_spearman_treated"]}]
     dev = {k: ds.arrays[k] for k in ("images", "plate", "plate_name", "well", "group", "drug", "concentration",
                                      "efficacy", "oracle", "days")}
     tr = ds.indices("train")
@@ -136,6 +143,10 @@ def main(argv=None):
     ap.add_argument("--width", type=int, default=8)
     ap.add_argument("--n-train-plates", type=int, default=3)
     ap.add_argument("--n-eval-plates", type=int, default=2)
+    ap.add_argument("--n-layers", type=int, default=1, help="simulated focal layers (channels)")
+    ap.add_argument("--temperature", type=float, default=0.2)
+    ap.add_argument("--validation-only", action="store_true",
+                    help="only the development validation plate (for choosing capacity and length)")
     a = ap.parse_args(argv)
     t0, load0 = time.time(), os.getloadavg()[0]
 
@@ -143,6 +154,11 @@ def main(argv=None):
         print(msg, flush=True)
 
     rows = [r for ts in a.train_seeds for r in run(a, ts, log)]
+    if a.validation_only:
+        v = np.array([r["val"] for r in rows])
+        print(f"validation (dev seed {a.dev_seed}) SimCLR rho treated conditions {v.mean():.3f} ± {v.std():.3f}; "
+              f"width {a.width}, {a.epochs} epochs, {a.n_layers} layer(s), tau {a.temperature}, augment {a.augment}")
+        return
     names = ["SimCLR", "untrained encoder", "hand-crafted", "concentration", "drug added", "oracle"]
 
     def ms(key):

@@ -33,15 +33,17 @@ class _Images(torch.utils.data.Dataset):
 
 
 class _Sequences(torch.utils.data.Dataset):
-    """Prepared representations of untreated wells: ``{"ctx": (n_context, D), "tgt": (D,)}``."""
+    """Prepared representations of untreated wells: ``{"ctx": (n_context, D), "tgt": (D,)}``,
+    each well ``repeat`` times (an epoch of ``repeat`` batches of the well count)."""
 
-    def __init__(self, ctx: torch.Tensor, tgt: torch.Tensor):
-        self.ctx, self.tgt = ctx, tgt
+    def __init__(self, ctx: torch.Tensor, tgt: torch.Tensor, repeat: int = 1):
+        self.ctx, self.tgt, self.repeat = ctx, tgt, int(repeat)
 
     def __len__(self):
-        return len(self.ctx)
+        return len(self.ctx) * self.repeat
 
     def __getitem__(self, i):
+        i = i % len(self.ctx)
         return {"ctx": self.ctx[i], "tgt": self.tgt[i]}
 
 
@@ -64,8 +66,9 @@ class SimCLRTrainer(sciml.DefaultTrainer):
     """Stage ``simclr``: Adam + cosine learning-rate schedule (per epoch) on NT-Xent; ``val_loss``
     is NT-Xent on the validation plates with fixed augmentation seeds; the best ``val_loss``
     weights are restored (no validation plate: ``monitor`` falls back to ``train_loss``).
-    Stage ``timeseries``: full-batch Adam on the untreated training wells, best ``val_loss`` on
-    the untreated validation wells restored."""
+    Stage ``timeseries``: Adam on batches of the untreated training wells (``ts_steps_per_epoch``
+    steps per epoch: a checkpoint per step of a tiny model costs more than the step), best
+    ``val_loss`` on the untreated validation wells restored."""
 
     class Config(sciml.TrainerConfig):
         max_epochs: int = Field(15, ge=1, le=10000, description="SimCLR epochs (passes over all training images)")
@@ -73,7 +76,11 @@ class SimCLRTrainer(sciml.DefaultTrainer):
         lr: float = Field(2e-3, gt=0, le=1.0, description="Adam learning rate (cosine-annealed over max_epochs)")
         weight_decay: float = Field(1e-4, ge=0, description="Adam weight decay")
         patience: int = Field(0, ge=0, description="stop after this many epochs without val_loss improvement (0 = off)")
-        ts_epochs: int = Field(300, ge=1, le=100000, description="full-batch Adam steps (epochs) of the time-series stage")
+        ts_epochs: int = Field(300, ge=1, le=100000, description=(
+            "Adam steps of the time-series stage (batches of the untreated training well count)"))
+        ts_steps_per_epoch: int = Field(10, ge=1, le=1000, description=(
+            "time-series steps per engine epoch (one checkpoint and one reported step each); "
+            "the stage runs ceil(ts_epochs / ts_steps_per_epoch) epochs"))
         ts_lr: float = Field(3e-3, gt=0, le=1.0, description="learning rate of the time-series stage")
 
     def fit(self, model, data, reporter) -> dict[str, float]:
@@ -95,11 +102,12 @@ class SimCLRTrainer(sciml.DefaultTrainer):
         model.set_standardisation(z[unt_tr])
         ctx_tr, tgt_tr = model._split_days(z[unt_tr])
         seq_va = _Sequences(*model._split_days(z[unt_va])) if len(unt_va) else None
-        ts_cfg = c.model_copy(update={"max_epochs": c.ts_epochs, "lr": c.ts_lr, "batch_size": max(len(unt_tr), 1),
+        k = min(c.ts_steps_per_epoch, c.ts_epochs)
+        ts_cfg = c.model_copy(update={"max_epochs": -(-c.ts_epochs // k), "lr": c.ts_lr, "batch_size": len(unt_tr),
                                       "patience": 0, "monitor": "val_loss" if len(unt_va) else "train_loss",
                                       "mode": "min", "weight_decay": 0.0})
         model.predictor.train()
-        second = sciml.fit(TimeSeriesStage(model.predictor), _Sequences(ctx_tr, tgt_tr), seq_va, ts_cfg,
+        second = sciml.fit(TimeSeriesStage(model.predictor), _Sequences(ctx_tr, tgt_tr, repeat=k), seq_va, ts_cfg,
                            self.context, reporter, stage="timeseries", step_offset=offset)
         model.predictor.eval()
         model.ts_fitted.fill_(True)

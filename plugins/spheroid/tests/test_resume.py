@@ -22,7 +22,7 @@ def _build(tmp_path):
     def build(ctx):
         model = SpheroidSimCLR(SpheroidSimCLR.Config(width=2, embedding_size=8, projection_dim=4, ts_hidden=4),
                                ds.metadata)
-        trainer = SimCLRTrainer(SimCLRTrainer.Config(max_epochs=3, batch_size=16, ts_epochs=4), ctx)
+        trainer = SimCLRTrainer(SimCLRTrainer.Config(max_epochs=3, batch_size=16, ts_epochs=8, ts_steps_per_epoch=2), ctx)
         return trainer, model, ds
 
     return build
