@@ -27,7 +27,8 @@ def _ctx(tmp_path, name: str, seed: int = 0):
 
 def test_lambda_follows_the_paper_schedule(tmp_path):
     traces = _ms_traces(60.0, n_samples=41)
-    cfg = AphynTrainer.Config(max_epochs=3, physics_warmup_epochs=0, lambda0=1.0, gamma=10.0, batch_size=6)
+    cfg = AphynTrainer.Config(max_epochs=3, physics_warmup_epochs=0, lambda0=1.0, gamma=10.0, batch_size=6,
+                              checkpoint_every_s=0)  # a checkpoint after every epoch
     rep = RecordingReporter(tmp_path / "rep")
     model = APHYNEP(APHYNEP.Config(step_size=0.5, zero_output=False), {"sampling_interval": 1.0})
     ctx = _ctx(tmp_path, "a")
