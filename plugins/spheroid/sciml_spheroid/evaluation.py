@@ -78,12 +78,6 @@ def handcrafted_scores(feats: np.ndarray, fit_idx: np.ndarray, days: list[int], 
     return s if plate is None else standardise_scores(s, plate, group)
 
 
-def embed_and_score(model, a: dict) -> tuple[torch.Tensor, np.ndarray]:
-    """Representations ``(N, n_days, D)`` and scores ``(N,)`` of every well of arrays ``a``."""
-    reps = model.embed(a["images"])
-    return reps, model.score_wells(reps, a["plate"], a["group"])
-
-
 class RankingEvaluator(sciml.Evaluator):
     """Ranks held-out wells by efficacy score and compares with the hidden ground truth and baselines."""
 
