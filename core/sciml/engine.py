@@ -247,6 +247,9 @@ def _make_module(net, config: TrainerConfig):
             self.epoch_metrics: dict[str, float] = {}
             self._sums: dict[str, dict[str, Any]] = {"train": {}, "val": {}}
             self._counts = {"train": 0, "val": 0}
+            # one backward and one step per batch, written out: Lightning's automatic loop wraps
+            # each step in a closure and a dozen hooks, ~0.6 ms a batch (bench/engine_overhead.py)
+            self.automatic_optimization = False
 
         def forward(self, *args, **kwargs):
             return self.net(*args, **kwargs)
@@ -262,10 +265,42 @@ def _make_module(net, config: TrainerConfig):
                 sums[key] = sums.get(key, 0.0) + value * n
             self._counts[split] += n
 
+        def __setattr__(self, name, value):
+            # Lightning sets this ~35 times a batch; nn.Module's checks for parameters and
+            # submodules are not needed for a string (8 % of a ptrcnn epoch, profiled)
+            if name == "_current_fx_name":
+                object.__setattr__(self, name, value)
+            else:
+                super().__setattr__(name, value)
+
         def training_step(self, batch, batch_idx):
+            # one device in 32-bit: the plain optimizer and backward (Lightning's wrappers only add
+            # hooks nobody listens to); mixed precision and DDP go through Lightning's
+            plain = self._plain_steps
+            optimizer = self.optimizers(use_pl_optimizer=not plain)
             out = self.net.training_step(batch, self.current_epoch)
             self._accumulate("train", out, batch)
-            return out["loss"]
+            optimizer.zero_grad(set_to_none=True)
+            if plain:
+                out["loss"].backward()
+            else:
+                self.manual_backward(out["loss"])
+            if self.cfg.grad_clip:
+                if hasattr(self.net, "clip_gradients"):
+                    self.net.clip_gradients(self.cfg.grad_clip)
+                else:
+                    self.clip_gradients(optimizer, gradient_clip_val=self.cfg.grad_clip,
+                                        gradient_clip_algorithm="norm")
+            optimizer.step()
+
+        def on_fit_start(self):
+            self._plain_steps = (self.trainer.world_size == 1 and
+                                 str(self.trainer.precision) in ("32-true", "32"))
+
+        def on_train_epoch_end(self):
+            scheduler = self.lr_schedulers()  # stepped here, before the checkpoint callbacks save it
+            if scheduler is not None:
+                scheduler.step()
 
         def validation_step(self, batch, batch_idx):
             step = getattr(self.net, "validation_step", None) or self.net.training_step
@@ -320,14 +355,6 @@ def _make_module(net, config: TrainerConfig):
             if scheduler is None:
                 return optimizer
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
-
-        def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
-            if not self.cfg.grad_clip:
-                return
-            if hasattr(self.net, "clip_gradients"):
-                self.net.clip_gradients(self.cfg.grad_clip)
-            else:
-                self.clip_gradients(optimizer, gradient_clip_val=self.cfg.grad_clip, gradient_clip_algorithm="norm")
 
         def on_save_checkpoint(self, checkpoint):
             checkpoint["sciml_rng"] = _rng_state()
