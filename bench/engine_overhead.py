@@ -28,10 +28,10 @@ from pathlib import Path
 
 
 def build(plugin: str, epochs: int, tmp: Path, threads: int):
+    from sciml.assembly import build_components
     from sciml.components import Context
     from sciml.config import resolve_config
     from sciml.registry import get_registry
-    from sciml.trial import build_components
 
     registry = get_registry()
     pipeline = registry.pipeline(plugin)

@@ -132,7 +132,7 @@ def _main(argv: list[str]) -> int:
     """Rank ``argv[2]`` of the trial in ``argv[0]``: the trial's fit, nothing else."""
     import yaml
 
-    from sciml.trial import build_components
+    from sciml.assembly import build_components
 
     run_dir, cache_dir, rank, device, threads = argv
     config = yaml.safe_load((Path(run_dir) / "artifacts" / "config.yaml").read_text())

@@ -115,13 +115,6 @@ def draw_figure(reporter, filename: str, draw: Callable[..., Any], /, *args: Any
         return False
 
 
-def _section(config: Mapping[str, Any], name: str, registry) -> tuple[Any, Any]:
-    values = dict(config[name])
-    cls = registry.get(name, values.pop("name")).load()
-    cfg = cls.Config(**values) if hasattr(cls, "Config") else None
-    return cls, cfg
-
-
 def plot_history(history: list[tuple[int, dict[str, float]]]):
     """Figure of the loss curves (every ``*loss*`` metric) per epoch; ``None`` if nothing to draw."""
     names = sorted({k for _, m in history for k in m if "loss" in k})
@@ -192,34 +185,8 @@ def execute_trial(config: Mapping[str, Any], context: Context, reporter: FileRep
         raise
 
 
-def build_components(config: Mapping[str, Any], context: Context, reporter=None):
-    """Seed, prepare the dataset, and build the model and trainer of ``config``: what every
-    process of a trial does before training (the trial itself, and its other DDP ranks).
-
-    Returns ``(dataset, model, trainer)``. With a ``reporter``, the split indices are logged.
-    """
-    from sciml.engine import apply_threads
-    from sciml.modelio import json_roundtrip
-    from sciml.registry import get_registry
-    from sciml.training import seed_everything
-
-    registry = get_registry()
-    apply_threads(context)  # the one place a trial's torch threads are set (data preparation included)
-    seed_everything(int(config["seed"]))
-    ds_cls, ds_cfg = _section(config, "dataset", registry)
-    dataset = ds_cls(ds_cfg, context)
-    dataset.prepare()
-    if reporter is not None:
-        indices = dataset.split_indices()
-        if indices is not None:
-            reporter.log_dict({k: list(map(int, v)) for k, v in indices.items()}, "split_indices.json")
-    model_cls, model_cfg = _section(config, "model", registry)
-    model = model_cls(model_cfg, json_roundtrip(getattr(dataset, "metadata", {}) or {}))
-    tr_cls, tr_cfg = _section(config, "trainer", registry)
-    return dataset, model, tr_cls(tr_cfg, context)
-
-
 def _execute(config: Mapping[str, Any], context: Context, reporter: FileReporter) -> dict[str, Any]:
+    from sciml.assembly import build_components, section
     from sciml.config import to_yaml
     from sciml.distributed import ranks
     from sciml.modelio import json_roundtrip, save_model_dir
@@ -238,7 +205,7 @@ def _execute(config: Mapping[str, Any], context: Context, reporter: FileReporter
     t_fit = time.time()
     reporter.draw_figure("loss_curves.png", plot_history, reporter.history)
 
-    ev_cls, ev_cfg = _section(config, "evaluator", get_registry())
+    ev_cls, ev_cfg = section(config, "evaluator", get_registry())
     evaluator = ev_cls(ev_cfg, context)
     model.eval()
     results = evaluator.evaluate(model, dataset, reporter) or {}
