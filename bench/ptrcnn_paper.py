@@ -4,7 +4,7 @@ Zheng, Zheng & Zhang, Chem. Sci. 2018: "MAE" 14 meV/atom with 5k training compou
 with 60k (multi-task CNN, whitening, 100,000 SGD iterations, lr step every 10,000).
 
     .venv/bin/python bench/ptrcnn_paper.py [--sizes 1000 5000 full] [--iterations 100000 | --epochs 30]
-        [--variants default authors] [--seeds 0 1] [--channels 96] [--krr] [--json out.json]
+        [--variants default authors] [--seeds 0 1] [--channels 96] [--krr] [--magpie] [--json out.json]
 
 Split (fixed by ``--split-seed``, the same for every size): ``--n-test`` (5,000) test compounds,
 ``--n-val`` (1,000) validation compounds, training sets are the first n of the rest (``full`` = all
@@ -20,6 +20,12 @@ standard deviation, the whitening scale):
 - ``test RMSE``;
 - ``train MAE`` and ``train SL1*s`` (the authors' logs show training losses);
 - ``mean MAE``: the training-mean predictor's test MAE (trivial baseline, same split).
+
+Peers on the same split and training sets (rows of their own): ``--krr`` kernel ridge on the
+Mendeleev line (sizes up to 10k; O(n^3)), ``--magpie`` Magpie descriptors (matminer's
+``ElementProperty.from_preset("magpie")``, 132 per formula) + scikit-learn random forest
+(``--rf-trees``, sklearn's defaults otherwise; needs matminer, e.g. ``pip install --no-deps matminer``).
+``--variants`` with no name trains no CNN (peers only).
 
 Variants (``--variants``): ``plain`` (atom counts 1/2 on 0, two hidden FC layers; the plugin's
 default before issue 15), ``authors_encoding`` (the authors' PyTorch port's pixels: element cells
@@ -117,7 +123,8 @@ def main(argv=None):
     p.add_argument("--path", default=str(DEFAULT))
     p.add_argument("--sizes", nargs="+", default=["5000"], help="training-set sizes; 'full' = every compound left")
     p.add_argument("--representation", default="ptr")
-    p.add_argument("--variants", nargs="+", default=["plain"], choices=[*VARIANTS, "custom"])
+    p.add_argument("--variants", nargs="*", default=["plain"], choices=[*VARIANTS, "custom"],
+                   help="CNN variants; none: peers only")
     p.add_argument("--background", type=float, default=0.0, help="variant custom")
     p.add_argument("--element-value", type=float, default=0.0, help="variant custom")
     p.add_argument("--count-scale", type=float, default=1.0, help="variant custom")
@@ -139,6 +146,8 @@ def main(argv=None):
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     p.add_argument("--run-dir", default=None, help="checkpoints here; rerun to resume (default: a temporary dir)")
     p.add_argument("--krr", action="store_true", help="also kernel ridge on the Mendeleev line (n <= 10k)")
+    p.add_argument("--magpie", action="store_true", help="also Magpie descriptors + random forest (needs matminer)")
+    p.add_argument("--rf-trees", type=int, default=200, help="trees of the Magpie random forest")
     p.add_argument("--json", default=None, help="write the rows here")
     p.add_argument("--plot", default=None, help="draw the learning curve (PNG) with the paper's points")
     p.add_argument("--from-json", default=None, help="no training: read rows written by --json (with --plot)")
@@ -249,6 +258,27 @@ def main(argv=None):
                          "test_sl1_sigma": mt["sl1_sigma"], "test_rmse": mt["rmse"], "seconds": time.time() - t0})
             print(f"{'krr_mendeleev':17s} {n:7d} {'-':>4s} {1000 * stats['scale'][0]:6.0f} {mv['mae']:8.1f} "
                   f"{mt['mae']:8.1f} {mt['sl1_sigma']:6.1f} {mt['rmse']:6.1f}", flush=True)
+    if a.magpie:
+        from sciml_ptrcnn.baseline import fit_random_forest, magpie_features
+
+        names = np.array([f"{r.x}2{r.y}{r.z}" for r in df.itertuples()])
+        need = np.concatenate([val, test, pool[:max(sizes)]])
+        t0 = time.time()
+        feats = dict(zip(need.tolist(), magpie_features(names[need]), strict=True))
+        print(f"Magpie descriptors of {len(need)} compounds in {time.time() - t0:.0f} s", flush=True)
+        for n in sizes:
+            t0 = time.time()
+            tr = pool[:n]
+            rf = fit_random_forest(np.stack([feats[i] for i in tr]), y[tr], a.split_seed, a.rf_trees)
+            stats = normalization_stats(y[tr, None], "whitening")
+            mv, mt = (metrics(rf.predict(np.stack([feats[i] for i in idx])), y[idx], stats) for idx in (val, test))
+            mean_test = 1000 * float(np.abs(y[tr].mean() - y[test]).mean())
+            rows.append({"variant": "magpie_rf", "n_train": n, "val_mae": mv["mae"], "test_mae": mt["mae"],
+                         "test_sl1_sigma": mt["sl1_sigma"], "test_rmse": mt["rmse"], "mean_test_mae": mean_test,
+                         "trees": a.rf_trees, "seconds": time.time() - t0})
+            print(f"{'magpie_rf':17s} {n:7d} {'-':>4s} {1000 * stats['scale'][0]:6.0f} {mv['mae']:8.1f} "
+                  f"{mt['mae']:8.1f} {mt['sl1_sigma']:6.1f} {mt['rmse']:6.1f} {'-':>7s} {'-':>9s} {mean_test:8.1f}"
+                  f"  ({time.time() - t0:.0f} s)", flush=True)
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=1))
     if a.plot:

@@ -33,7 +33,7 @@ def test_train_mean_baseline_on_a_constructed_split():
     data = _Splits(train=[[1.0, 5.0], [3.0, 7.0], [2.0, NAN]],  # means: 2 eV/atom, 6 Å
                    val=[[2.0, NAN], [4.0, NAN]],
                    test=[[0.0, 6.6], [NAN, 5.0]])
-    b = RegressionEvaluator(RegressionEvaluator.Config(krr=False), None).baselines(None, data, {})
+    b = RegressionEvaluator(RegressionEvaluator.Config(krr=False, magpie_rf=False), None).baselines(None, data, {})
     assert set(b) == {"train_mean"}
     m = b["train_mean"]
     assert m["val_mae_formation_energy"] == pytest.approx(1000 * (0 + 2) / 2)
