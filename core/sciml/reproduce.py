@@ -34,7 +34,7 @@ class Reproduction:
         logged, reproduced: its value in the logged trial and in the new one (``None``: missing).
         logged_digest, reproduced_digest: the dataset digests of both.
         warnings: version or data differences, one line each.
-        summary: the new run's :class:`~sciml.runner.RunSummary`.
+        summary: the new run's :class:`~sciml.run.records.RunSummary`.
     """
 
     run_id: str
@@ -76,7 +76,8 @@ def reproduce(run_id: str, *, tracking_uri: str | None = None) -> Reproduction:
     """
     import yaml
 
-    from sciml.runner import RunOptions, run
+    from sciml.run.driver import run
+    from sciml.run.options import RunOptions
     from sciml.tracking import (
         TAG_VERSIONS,
         _quiet_mlflow,
