@@ -28,6 +28,16 @@ from sciml.hookspecs import hookimpl
 from sciml.modelio import LoadedModel, load_model_dir, save_model_dir
 from sciml.tracking import load_model
 
+
+def __getattr__(name: str):
+    """The training engine's names load Lightning and torch only when first used."""
+    if name in ("TrainerConfig", "TrainingDiverged", "fit", "DefaultTrainer"):
+        from sciml import engine, training
+
+        return getattr(training if name == "DefaultTrainer" else engine, name)
+    raise AttributeError(f"module 'sciml' has no attribute {name!r}")
+
+
 #: Version of the plugin API; plugins may declare ``SCIML_API = "1"`` (see docs).
 API_VERSION = "1"
 __version__ = "0.1.0"
@@ -43,10 +53,14 @@ __all__ = [
     "Reporter",
     "SciMLError",
     "Trainer",
+    "TrainerConfig",
+    "TrainingDiverged",
+    "DefaultTrainer",
     "UserError",
     "cached_arrays",
     "content_hash",
     "file_sha256",
+    "fit",
     "hookimpl",
     "load_arrays",
     "load_model",
