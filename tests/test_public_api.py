@@ -50,11 +50,11 @@ def test_save_figure_writes_and_closes_even_when_saving_fails(tmp_path):
         sciml.save_figure("not a figure", tmp_path / "x.png")
 
 
-def _toy_model_dir(tmp_path):
+def _toy_model_dir(tmp_path, seed=0):
     import torch
     from sciml_toy.components import MLP
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     module = MLP(MLP.Config(hidden=4), {"n_features": 3})
     config = {"pipeline": "toy:default", "seed": 0, "model": {"name": "toy:mlp", "hidden": 4}}
     directory = tmp_path / "run" / "model"
@@ -120,3 +120,44 @@ def test_predict_accepts_a_local_model_directory(tmp_path):
     assert [r["y_pred"] for r in json.loads(out.read_text())] == pytest.approx(want, abs=1e-6)
     res = CliRunner().invoke(get_cli(), ["predict", "cgmap", "--model", str(directory), "--input", str(x)])
     assert res.exit_code == 2 and "trained by plugin 'toy', not 'cgmap'" in res.output
+
+
+def test_predict_with_several_models_gives_the_ensemble_mean_and_std(tmp_path):
+    import numpy as np
+    import torch
+
+    x = tmp_path / "x.csv"
+    x.write_text("1,2,3\n0,0,0\n-1,4,2\n")
+    inputs = torch.tensor([[1.0, 2, 3], [0, 0, 0], [-1, 4, 2]])
+    preds, dirs = [], []
+    for i in range(3):
+        module, directory = _toy_model_dir(tmp_path / f"m{i}", seed=i)  # a seed ensemble
+        preds.append(module.eval()(inputs).detach().numpy())
+        dirs.append(str(directory))
+    out = tmp_path / "pred.csv"
+    args = ["predict", "toy", "--input", str(x), "--output", str(out)]
+    for d in dirs:
+        args += ["--model", d]
+    res = CliRunner().invoke(get_cli(), args, catch_exceptions=False)
+    assert res.exit_code == 0 and "(3 model(s))" in res.output, res.output
+    import pandas as pd
+
+    frame = pd.read_csv(out)
+    assert list(frame.columns) == ["y_pred", "y_pred_std"]
+    assert frame["y_pred"].to_numpy() == pytest.approx(np.mean(preds, axis=0), abs=1e-5)
+    assert frame["y_pred_std"].to_numpy() == pytest.approx(np.std(preds, axis=0, ddof=1), abs=1e-5)
+    assert (frame["y_pred_std"] > 0).all()
+
+
+def test_an_ensemble_needs_tables_of_one_shape():
+    import pandas as pd
+    from sciml_cli.main import ensemble
+
+    a = pd.DataFrame({"id": ["x", "y"], "p": [1.0, 2.0]})
+    b = pd.DataFrame({"id": ["x", "y"], "p": [3.0, 4.0]})
+    both = ensemble([a, b], ["A", "B"])
+    assert both["id"].tolist() == ["x", "y"] and both["p"].tolist() == [2.0, 3.0]
+    with pytest.raises(sciml.UserError, match="not one ensemble"):
+        ensemble([a, b.iloc[:1]], ["A", "B"])
+    with pytest.raises(sciml.UserError, match="'id' differs between the models and is not numeric"):
+        ensemble([a, b.assign(id=["x", "z"])], ["A", "B"])

@@ -258,34 +258,68 @@ def _stop_group(proc: subprocess.Popen, grace: float = 1.5) -> None:
 
 @cli.command()
 @click.argument("plugin")
-@click.option("--model", "model_uri", required=True,
+@click.option("--model", "model_uris", required=True, multiple=True,
               help="models:/sciml-cgmap@champion, runs:/ID/model, or a trial's model directory "
-                   "($SCIML_HOME/runs/PARENT/TRIAL/model)")
+                   "($SCIML_HOME/runs/PARENT/TRIAL/model); repeat for an ensemble (mean and std)")
 @click.option("--input", "input_path", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--output", "output_path", type=click.Path(dir_okay=False), help=".csv or .json; default: stdout")
-def predict(plugin, model_uri, input_path, output_path):
+def predict(plugin, model_uris, input_path, output_path):
     """Apply a trained model to a user's file (the plugin says how inputs are read).
 
     The model comes from the tracking store (a model or run URI) or from a local model
-    directory, which needs no tracking store.
+    directory, which needs no tracking store. With ``--model`` repeated (e.g. the trials of a
+    seed sweep), each model predicts and every numeric column that differs between them is
+    reported as the ensemble mean, with its standard deviation over the models in ``<column>_std``.
     """
     from sciml import load_model
 
-    loaded = load_model(model_uri)
-    trained_for = loaded.config.get("pipeline", "").split(":")[0]
-    if trained_for != plugin:
-        raise UserError(f"model {model_uri!r} was trained by plugin {trained_for!r}, not {plugin!r}")
-    frame = loaded.predict(input_path)
+    if output_path and not output_path.endswith((".csv", ".json")):
+        raise UserError(f"--output {output_path!r}: use a .csv or .json file name")
+    frames = []
+    for uri in model_uris:
+        loaded = load_model(uri)
+        trained_for = loaded.config.get("pipeline", "").split(":")[0]
+        if trained_for != plugin:
+            raise UserError(f"model {uri!r} was trained by plugin {trained_for!r}, not {plugin!r}")
+        frames.append(loaded.predict(input_path))
+    frame = frames[0] if len(frames) == 1 else ensemble(frames, model_uris)
     if output_path is None:
         click.echo(frame.to_csv(index=False), nl=False)
     elif output_path.endswith(".json"):
         frame.to_json(output_path, orient="records", indent=2)
-    elif output_path.endswith(".csv"):
-        frame.to_csv(output_path, index=False)
     else:
-        raise UserError(f"--output {output_path!r}: use a .csv or .json file name")
+        frame.to_csv(output_path, index=False)
     if output_path:
-        click.echo(f"wrote {len(frame)} rows to {output_path}", err=True)
+        click.echo(f"wrote {len(frame)} rows ({len(frames)} model(s)) to {output_path}", err=True)
+
+
+def ensemble(frames, names):
+    """One table from several models' predictions of the same input: columns equal in every
+    frame are kept, numeric columns that differ become their mean plus ``<column>_std`` (the
+    sample standard deviation over models, ddof=1).
+
+    Raises:
+        UserError: the models' tables do not have the same rows and columns.
+    """
+    import numpy as np
+    from pandas.api.types import is_numeric_dtype
+
+    first = frames[0]
+    for frame, name in zip(frames[1:], names[1:], strict=True):
+        if list(frame.columns) != list(first.columns) or len(frame) != len(first):
+            raise UserError(f"model {name!r} predicts columns {list(frame.columns)} x {len(frame)} rows; "
+                            f"{names[0]!r} predicts {list(first.columns)} x {len(first)}: not one ensemble")
+    out = first.copy()
+    for column in first.columns:
+        values = [f[column] for f in frames]
+        if all(v.equals(values[0]) for v in values[1:]):
+            continue
+        if not all(is_numeric_dtype(v.dtype) for v in values):
+            raise UserError(f"column {column!r} differs between the models and is not numeric: no ensemble")
+        stacked = np.stack([v.to_numpy(dtype=float) for v in values])
+        out[column] = stacked.mean(axis=0)
+        out.insert(out.columns.get_loc(column) + 1, f"{column}_std", stacked.std(axis=0, ddof=1))
+    return out
 
 
 cli.add_command(__import__("sciml_cli.new_plugin", fromlist=["new_plugin"]).new_plugin)  # light: click only
