@@ -507,6 +507,8 @@ def fit(model, train, val, config: TrainerConfig, context: Context, reporter, *,
     import lightning.pytorch as pl
 
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+    # a fit without validation data (monitor train_*) is intended, not a forgotten loader
+    warnings.filterwarnings("ignore", message=r".*defined a `validation_step` but have no `val_dataloader`.*")
     run_dir = Path(context.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt, done = run_dir / f"{stage}{CKPT_SUFFIX}", run_dir / f"{stage}{DONE_SUFFIX}"
@@ -557,6 +559,8 @@ def fit(model, train, val, config: TrainerConfig, context: Context, reporter, *,
         raise KeyboardInterrupt
     if config.restore_best and selection.best_state is not None:
         model.load_state_dict(selection.best_state)
+    if trainer.world_size == 1:  # Lightning's teardown moved a GPU-trained model to the CPU: the
+        model.to(trainer.strategy.root_device)  # evaluator runs where training ran (--device)
     model.eval()
     result = {"best_epoch": float(selection.best_epoch), f"best_{config.monitor}": selection.sign * selection.best,
               "epochs": float(trainer.current_epoch), "stopped_early": float(selection.stopped_early),
