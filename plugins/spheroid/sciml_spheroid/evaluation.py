@@ -228,7 +228,7 @@ class RankingEvaluator(sciml.Evaluator):
                     a["images"][tr, pd_i], y[tr], width=model.config.width, embedding_size=model.config.embedding_size,
                     stem_stride=model.config.stem_stride, epochs=c.supervised_epochs, seed=self.context.seed,
                     evals={p: (a["images"][idx, pd_i], y[idx]) for p, idx in held.items()},
-                    patience=c.supervised_patience)
+                    patience=c.supervised_patience, device=self.context.device)
                 res["supervised_train_acc"] = sup["train_acc"]
                 res["supervised_epochs_trained"] = sup["epochs_trained"]
                 for p in held:

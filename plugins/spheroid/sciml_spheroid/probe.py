@@ -50,13 +50,67 @@ def linear_probe_scores(train_x: np.ndarray, train_y: np.ndarray, evals: dict[st
     return {name: float(np.mean(v)) for name, v in accs.items()}
 
 
+class _Labelled(torch.utils.data.Dataset):
+    """``(image (C, S, S), label)`` pairs."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor):
+        self.images, self.labels = images, labels
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        return self.images[i], self.labels[i]
+
+
+class SupervisedClassifier(torch.nn.Module):
+    """Encoder + ReLU + linear layer trained with cross-entropy on augmented images (thesis
+    §6.2.2), as an engine model (:func:`sciml.fit`): ``training_step`` returns ``loss``,
+    ``validation_step`` ``loss`` and ``acc`` (fraction of correct labels)."""
+
+    def __init__(self, encoder: torch.nn.Module, embedding_size: int, n_classes: int, augment, lr: float,
+                 weight_decay: float = 1e-4):
+        super().__init__()
+        self.net = torch.nn.Sequential(encoder, torch.nn.ReLU(), torch.nn.Linear(embedding_size, n_classes))
+        self.augment, self.lr, self.weight_decay = augment, lr, weight_decay
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(images)
+
+    def training_step(self, batch, epoch):
+        images, labels = batch
+        with torch.no_grad():
+            images = self.augment(images).clamp(0, 1)
+        return {"loss": torch.nn.functional.cross_entropy(self.net(images), labels)}
+
+    def validation_step(self, batch, epoch):
+        images, labels = batch
+        logits = self.net(images)
+        return {"loss": torch.nn.functional.cross_entropy(logits, labels),
+                "acc": (logits.argmax(1) == labels).float().mean()}
+
+    def configure_optimizers(self, config):
+        return torch.optim.Adam(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+
+    @torch.no_grad()
+    def accuracy(self, images: torch.Tensor, labels: np.ndarray, batch_size: int = 256) -> float:
+        """Fraction of ``images`` ``(n, C, S, S)`` classified as ``labels`` ``(n,)`` (eval mode)."""
+        self.eval()
+        device = next(self.parameters()).device
+        pred = torch.cat([self.net(images[i:i + batch_size].to(device)).argmax(1).cpu()
+                          for i in range(0, len(images), batch_size)])
+        return float((pred.numpy() == np.asarray(labels)).mean())
+
+
 def supervised_baseline(train_img: np.ndarray, train_y: np.ndarray, test_img: np.ndarray | None = None,
                         test_y: np.ndarray | None = None, width: int = 8, embedding_size: int = 64,
                         stem_stride: int = 2, epochs: int = 30, lr: float = 1e-3, batch_size: int = 64,
                         seed: int = 0, n_classes: int = 3,
                         evals: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
-                        patience: int = 5) -> dict[str, float]:
-    """Train the encoder + a linear layer from scratch with cross-entropy (thesis §6.2.2).
+                        patience: int = 5, device: str = "cpu") -> dict[str, float]:
+    """Train the encoder + a linear layer from scratch with cross-entropy (thesis §6.2.2), on the
+    core's engine (:func:`sciml.fit`, Adam, weight decay 1e-4, on ``device``, in a temporary
+    directory).
 
     Early stopping: after each epoch the accuracy on ``evals["val"]`` (when given) is measured;
     the weights of the best epoch are kept and training stops after ``patience`` epochs without
@@ -70,8 +124,14 @@ def supervised_baseline(train_img: np.ndarray, train_y: np.ndarray, test_img: np
     Returns:
         ``{"train_acc" (best epoch, un-augmented training images), "epochs_trained",
         "test_acc" (if test_img is given), "<name>_acc" per evals}``.
+
+    Raises:
+        ValueError: fewer than 2 training images (batch normalisation needs 2 per batch).
     """
-    import copy
+    import tempfile
+    from pathlib import Path
+
+    import sciml
 
     from sciml_spheroid.augment import supervised_augment
     from sciml_spheroid.encoder import ResNet18Encoder
@@ -80,52 +140,34 @@ def supervised_baseline(train_img: np.ndarray, train_y: np.ndarray, test_img: np
         t = torch.from_numpy(np.asarray(img, np.float32))
         return t[:, None] if t.ndim == 3 else t
 
-    torch.manual_seed(seed)
     x = as_tensor(train_img)
-    size = x.shape[-1]
-    enc = ResNet18Encoder(x.shape[1], width, embedding_size, stem_stride=stem_stride)
-    net = torch.nn.Sequential(enc, torch.nn.ReLU(), torch.nn.Linear(embedding_size, n_classes))
-    aug = supervised_augment(size)
+    if len(x) < 2:
+        raise ValueError(f"the supervised baseline needs at least 2 training images, got {len(x)}")
+    torch.manual_seed(seed)
     y = torch.from_numpy(np.asarray(train_y, np.int64))
-    opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=1e-4)
-    g = torch.Generator().manual_seed(seed)
+    model = SupervisedClassifier(ResNet18Encoder(x.shape[1], width, embedding_size, stem_stride=stem_stride),
+                                 embedding_size, n_classes, supervised_augment(x.shape[-1]), lr)
     sets = {name: (as_tensor(img), np.asarray(lab)) for name, (img, lab) in (evals or {}).items()}
     if test_img is not None:
         sets["test"] = (as_tensor(test_img), np.asarray(test_y))
-
-    @torch.no_grad()
-    def acc(xs, ys):
-        net.eval()
-        out = float((net(xs).argmax(1).numpy() == np.asarray(ys)).mean())
-        net.train()
-        return out
-
-    best, best_state, since, trained = -1.0, None, 0, 0
-    for _ in range(epochs):
-        net.train()
-        perm = torch.randperm(len(x), generator=g)
-        for i in range(0, len(x), batch_size):
-            b = perm[i:i + batch_size]
-            if len(b) < 2:
-                continue
-            with torch.no_grad():
-                xb = aug(x[b]).clamp(0, 1)
-            loss = torch.nn.functional.cross_entropy(net(xb), y[b])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        trained += 1
-        if "val" in sets:
-            v = acc(*sets["val"])
-            if v > best:
-                best, best_state, since = v, copy.deepcopy(net.state_dict()), 0
-            else:
-                since += 1
-                if since >= patience:
-                    break
-    if best_state is not None:
-        net.load_state_dict(best_state)
-    out = {"train_acc": acc(x, y.numpy()), "epochs_trained": float(trained)}
+    has_val = "val" in sets
+    # a last batch of one image would break batch normalisation: grow the batch by one instead
+    batch_size = batch_size + 1 if len(x) % batch_size == 1 else batch_size
+    config = sciml.TrainerConfig(max_epochs=epochs, batch_size=batch_size, val_batch_size=256, lr=lr,
+                                 patience=patience if has_val else 0, monitor="val_acc" if has_val else "train_loss",
+                                 mode="max" if has_val else "min", restore_best=has_val, checkpoint_every_s=3600.0)
+    val = _Labelled(sets["val"][0], torch.from_numpy(sets["val"][1].astype(np.int64))) if has_val else None
+    with tempfile.TemporaryDirectory(prefix="sciml-supervised-") as tmp:
+        ctx = sciml.Context(run_dir=Path(tmp), cache_dir=Path(tmp), seed=seed, device=device)
+        fitted = sciml.fit(model, _Labelled(x, y), val, config, ctx, _Silent())
+    out = {"train_acc": model.accuracy(x, y.numpy()), "epochs_trained": fitted["epochs"]}
     for name, (xs, ys) in sets.items():
-        out[f"{name}_acc"] = acc(xs, ys)
+        out[f"{name}_acc"] = model.accuracy(xs, ys)
     return out
+
+
+class _Silent:
+    """A reporter that records nothing (the baseline's epochs are not the run's curve)."""
+
+    def report(self, step, metrics):
+        pass

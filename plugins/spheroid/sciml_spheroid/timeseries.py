@@ -9,8 +9,13 @@ representation (L2 or cosine distance) is the efficacy score (§5.1 step 3).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    import sciml
 
 
 class TimeSeriesPredictor(nn.Module):
@@ -43,37 +48,92 @@ def deviation(pred: torch.Tensor, actual: torch.Tensor, distance: str = "l2") ->
     raise ValueError(f"unknown distance {distance!r}; accepted: 'l2', 'cosine'")
 
 
+class Sequences(torch.utils.data.Dataset):
+    """Prepared representations of untreated wells as engine samples: ``{"ctx": (n_context, D),
+    "tgt": (D,)}``, each well ``repeat`` times (with the well count as batch size, an epoch is
+    ``repeat`` full-batch steps)."""
+
+    def __init__(self, ctx: torch.Tensor, tgt: torch.Tensor, repeat: int = 1):
+        if len(ctx) != len(tgt):
+            raise ValueError(f"context has {len(ctx)} wells, target {len(tgt)}")
+        self.ctx, self.tgt, self.repeat = ctx, tgt, int(repeat)
+
+    def __len__(self):
+        return len(self.ctx) * self.repeat
+
+    def __getitem__(self, i):
+        i = i % len(self.ctx)
+        return {"ctx": self.ctx[i], "tgt": self.tgt[i]}
+
+
+class TimeSeriesStage(nn.Module):
+    """A predictor as an engine model (:func:`sciml.fit`): MSE of the target-day prediction
+    (§5.1 step 2), Adam with ``weight_decay``."""
+
+    def __init__(self, predictor: nn.Module, weight_decay: float = 1e-3):
+        super().__init__()
+        self.predictor = predictor
+        self.weight_decay = weight_decay
+
+    def training_step(self, batch, epoch):
+        return {"loss": torch.mean((self.predictor(batch["ctx"]) - batch["tgt"]) ** 2)}
+
+    def configure_optimizers(self, config):
+        return torch.optim.Adam(self.parameters(), lr=config.lr, weight_decay=self.weight_decay)
+
+
+class _History:
+    """A silent reporter that keeps the training loss of each engine epoch."""
+
+    def __init__(self):
+        self.train_loss: list[float] = []
+
+    def report(self, step, metrics):
+        self.train_loss.append(float(metrics["train_loss"]))
+
+
 def fit_predictor(model: TimeSeriesPredictor, context: torch.Tensor, target: torch.Tensor,
                   epochs: int = 300, lr: float = 3e-3, weight_decay: float = 1e-3,
-                  val: tuple[torch.Tensor, torch.Tensor] | None = None) -> list[float]:
-    """Full-batch Adam on the MSE between ``model(context)`` ``(N, n_context, D)`` and ``target`` ``(N, D)``.
+                  val: tuple[torch.Tensor, torch.Tensor] | None = None, *, steps_per_epoch: int = 1,
+                  run: sciml.Context | None = None, stage: str = "predictor") -> list[float]:
+    """Full-batch Adam on the MSE between ``model(context)`` ``(N, n_context, D)`` and ``target``
+    ``(N, D)``, ``epochs`` steps on the core's engine (:func:`sciml.fit`, stage ``stage``).
 
-    With ``val = (context_val, target_val)`` the weights of the epoch with the lowest validation
-    MSE are kept (early stopping: few untreated wells, many dimensions). Returns the training
-    loss history (per epoch)."""
-    import copy
+    With ``val = (context_val, target_val)`` the weights with the lowest validation MSE, measured
+    every ``steps_per_epoch`` steps, are kept (early stopping: few untreated wells, many
+    dimensions); without it the last weights are. ``run`` gives the device, threads, seed and the
+    directory of the stage's checkpoints (a finished stage there is not trained again); without it
+    the fit runs on the model's device in a temporary directory, seeded from torch's global
+    generator. The model ends on the device it started on, in eval mode.
 
-    return _fit(model, context, target, epochs, lr, weight_decay, val, copy)
+    Returns:
+        The training loss (mean over the epoch's steps) of each engine epoch,
+        ``ceil(epochs / steps_per_epoch)`` values.
 
+    Raises:
+        ValueError: fewer than one training well, or context and target of different lengths.
+        sciml.TrainingDiverged: a non-finite loss.
+    """
+    import tempfile
+    from pathlib import Path
 
-def _fit(model, context, target, epochs, lr, weight_decay, val, copy):
-    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    hist = []
-    best, best_state = float("inf"), None
-    for _ in range(epochs):
-        model.train()
-        opt.zero_grad()
-        loss = torch.mean((model(context) - target) ** 2)
-        loss.backward()
-        opt.step()
-        hist.append(float(loss.detach()))
-        if val is not None and len(val[0]):
-            model.eval()
-            with torch.no_grad():
-                v = float(torch.mean((model(val[0]) - val[1]) ** 2))
-            if v < best:
-                best, best_state = v, copy.deepcopy(model.state_dict())
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    model.eval()
-    return hist
+    import sciml
+
+    if len(context) < 1:
+        raise ValueError("fit_predictor needs at least one training well")
+    k = max(1, min(int(steps_per_epoch), int(epochs)))
+    has_val = val is not None and len(val[0]) > 0
+    config = sciml.TrainerConfig(max_epochs=-(-int(epochs) // k), lr=lr, batch_size=len(context), patience=0,
+                                 monitor="val_loss" if has_val else "train_loss", restore_best=has_val,
+                                 checkpoint_every_s=3600.0)
+    history = _History()
+    train = Sequences(context.detach(), target.detach(), repeat=k)
+    valset = Sequences(val[0].detach(), val[1].detach()) if has_val else None
+    device = next(model.parameters()).device
+    model.train()
+    with tempfile.TemporaryDirectory(prefix="sciml-predictor-") as tmp:
+        ctx = run or sciml.Context(run_dir=Path(tmp), cache_dir=Path(tmp),
+                                   seed=int(torch.initial_seed() % 2**31), device=str(device))
+        sciml.fit(TimeSeriesStage(model, weight_decay), train, valset, config, ctx, history, stage=stage)
+    model.to(device).eval()  # back where it started (``run`` may name another device)
+    return history.train_loss

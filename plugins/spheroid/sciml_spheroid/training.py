@@ -18,6 +18,8 @@ import sciml
 import torch
 from pydantic import Field
 
+from sciml_spheroid.timeseries import Sequences, TimeSeriesStage
+
 
 class _Images(torch.utils.data.Dataset):
     """Single images ``(C, S, S)`` of wells ``idx`` on every day (SimCLR sees days as images)."""
@@ -30,36 +32,6 @@ class _Images(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         return torch.from_numpy(self.images[i // self.n_days, i % self.n_days])
-
-
-class _Sequences(torch.utils.data.Dataset):
-    """Prepared representations of untreated wells: ``{"ctx": (n_context, D), "tgt": (D,)}``,
-    each well ``repeat`` times (an epoch of ``repeat`` batches of the well count)."""
-
-    def __init__(self, ctx: torch.Tensor, tgt: torch.Tensor, repeat: int = 1):
-        self.ctx, self.tgt, self.repeat = ctx, tgt, int(repeat)
-
-    def __len__(self):
-        return len(self.ctx) * self.repeat
-
-    def __getitem__(self, i):
-        i = i % len(self.ctx)
-        return {"ctx": self.ctx[i], "tgt": self.tgt[i]}
-
-
-class TimeSeriesStage(torch.nn.Module):
-    """The model's predictor as an engine model: MSE of the target-day prediction (§5.1 step 2)."""
-
-    def __init__(self, predictor: torch.nn.Module, weight_decay: float = 1e-3):
-        super().__init__()
-        self.predictor = predictor
-        self.weight_decay = weight_decay
-
-    def training_step(self, batch, epoch):
-        return {"loss": torch.mean((self.predictor(batch["ctx"]) - batch["tgt"]) ** 2)}
-
-    def configure_optimizers(self, config):
-        return torch.optim.Adam(self.parameters(), lr=config.lr, weight_decay=self.weight_decay)
 
 
 class SimCLRTrainer(sciml.DefaultTrainer):
@@ -101,13 +73,13 @@ class SimCLRTrainer(sciml.DefaultTrainer):
                 f"the training plates have {len(unt_tr)} untreated well(s); the time-series model needs at least 2")
         model.set_standardisation(z[unt_tr])
         ctx_tr, tgt_tr = model._split_days(z[unt_tr])
-        seq_va = _Sequences(*model._split_days(z[unt_va])) if len(unt_va) else None
+        seq_va = Sequences(*model._split_days(z[unt_va])) if len(unt_va) else None
         k = min(c.ts_steps_per_epoch, c.ts_epochs)
         ts_cfg = c.model_copy(update={"max_epochs": -(-c.ts_epochs // k), "lr": c.ts_lr, "batch_size": len(unt_tr),
                                       "patience": 0, "monitor": "val_loss" if len(unt_va) else "train_loss",
                                       "mode": "min", "weight_decay": 0.0})
         model.predictor.train()
-        second = sciml.fit(TimeSeriesStage(model.predictor), _Sequences(ctx_tr, tgt_tr, repeat=k), seq_va, ts_cfg,
+        second = sciml.fit(TimeSeriesStage(model.predictor), Sequences(ctx_tr, tgt_tr, repeat=k), seq_va, ts_cfg,
                            self.context, reporter, stage="timeseries", step_offset=offset)
         model.predictor.eval()
         model.ts_fitted.fill_(True)
