@@ -88,8 +88,9 @@ def fit_hill(conc: np.ndarray, score: np.ndarray) -> dict[str, float | str]:
     se_emax = float(np.sqrt(max(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1], 0))) if np.all(np.isfinite(cov)) else math.nan
     grid = np.logspace(lo, hi, 64)
     auc = float(np.mean(hill4(grid, *p) - bottom))
-    return {"ec50": float(10**log_ec50), "ec50_low": float(10 ** (log_ec50 - 1.96 * se[2])),
-            "ec50_high": float(10 ** (log_ec50 + 1.96 * se[2])),
+    with np.errstate(over="ignore"):  # an unidentified EC50 has an infinite upper bound
+        ec50_ci = (float(np.power(10.0, log_ec50 - 1.96 * se[2])), float(np.power(10.0, log_ec50 + 1.96 * se[2])))
+    return {"ec50": float(10**log_ec50), "ec50_low": ec50_ci[0], "ec50_high": ec50_ci[1],
             "emax": top - bottom, "emax_low": top - bottom - 1.96 * se_emax, "emax_high": top - bottom + 1.96 * se_emax,
             "hill": h, "bottom": bottom, "auc": auc,
             "fit": ("EC50 above the tested range: E_max and EC50 not identified, rank by auc" if log_ec50 > hi
