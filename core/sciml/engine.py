@@ -261,9 +261,19 @@ def _make_module(net, config: TrainerConfig):
             n = batch_len(batch)
             sums = self._sums[split]
             for key, value in out.items():
-                value = value.detach().float() if isinstance(value, torch.Tensor) else torch.tensor(float(value))
-                sums[key] = sums.get(key, 0.0) + value * n
+                value = value.detach() if isinstance(value, torch.Tensor) else torch.tensor(float(value))
+                if key in sums:
+                    sums[key].add_(value, alpha=n)  # in place, no host sync
+                else:
+                    sums[key] = value.float() * n
             self._counts[split] += n
+
+        def transfer_batch_to_device(self, batch, device, dataloader_idx):
+            # the DataLoader's CPU tensors are already where a CPU fit needs them: skip Lightning's
+            # walk of the batch (2 % of a ptrcnn epoch, profiled)
+            if device.type == "cpu":
+                return batch
+            return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
         def __setattr__(self, name, value):
             # Lightning sets this ~35 times a batch; nn.Module's checks for parameters and
