@@ -37,7 +37,7 @@ def main(argv=None):
     from sciml_ptrcnn.dataset import HeuslerPTRDataset
     from sciml_ptrcnn.evaluation import predict_physical, regression_metrics
     from sciml_ptrcnn.model import PTRCNN
-    from sciml_ptrcnn.training import Silent, paper_config
+    from sciml_ptrcnn.training import paper_config
 
     root = tempfile.mkdtemp(prefix="ptrcnn_lc_")
     ctx = sciml.Context(run_dir=root, cache_dir=root, seed=0, threads=1)
@@ -50,7 +50,7 @@ def main(argv=None):
         m = PTRCNN(PTRCNN.Config(channels=a.channels, task=task), d.metadata)
         t0 = time.time()
         sciml.fit(m, d.split("train"), d.split("val"), paper_config(a.epochs, batch_size=a.batch_size, device="cpu"),
-                  ctx, Silent(), stage=f"{rep}_{n}_{norm}_{task}")
+                  ctx, sciml.SilentReporter(), stage=f"{rep}_{n}_{norm}_{task}")
         met = regression_metrics(predict_physical(m, d.images("test"), d.normalization), d.raw_targets("test"), "test")
         row = {"model": f"cnn/{task}/{norm}", "representation": rep, "n_train": d.metadata["n_train"], **met,
                "seconds": round(time.time() - t0)}

@@ -167,7 +167,7 @@ def main(argv=None):
     from sciml_ptrcnn.model import PTRCNN
     from sciml_ptrcnn.representation import Encoding, encode
     from sciml_ptrcnn.sources import load_oqmd
-    from sciml_ptrcnn.training import Silent, paper_config
+    from sciml_ptrcnn.training import paper_config
 
     run_dir = Path(a.run_dir or tempfile.mkdtemp(prefix="ptrcnn_paper_"))
     recipe = {k: getattr(a, k) for k in ("path", "representation", "epochs", "iterations", "batch_size", "lr",
@@ -216,7 +216,7 @@ def main(argv=None):
                 stage = f"{name}_n{n}_s{seed}_" + sciml.content_hash({**recipe, "variant": variants[name]})[:10]
                 t0 = time.time()
                 try:
-                    out = sciml.fit(m, ds(tr), ds(val), cfg, ctx, Silent(), stage=stage)
+                    out = sciml.fit(m, ds(tr), ds(val), cfg, ctx, sciml.SilentReporter(), stage=stage)
                 except sciml.SciMLError as exc:  # a diverged variant is a result, not a crash
                     rows.append({"variant": name, "n_train": n, "seed": seed, "diverged": str(exc)})
                     print(f"{name:17s} {n:7d} {seed:4d} diverged: {exc}", flush=True)

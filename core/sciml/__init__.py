@@ -20,6 +20,7 @@ from sciml.components import (
     Evaluator,
     Pipeline,
     Reporter,
+    SilentReporter,
     Trainer,
 )
 from sciml.errors import SciMLError, UserError
@@ -52,6 +53,7 @@ __all__ = [
     "Pipeline",
     "Reporter",
     "SciMLError",
+    "SilentReporter",
     "Trainer",
     "TrainerConfig",
     "TrainingDiverged",

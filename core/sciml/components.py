@@ -114,6 +114,35 @@ class Reporter(Protocol):
         """Wrap an iterable in a progress bar when bars are allowed, else return it."""
 
 
+class SilentReporter:
+    """A :class:`Reporter` that keeps nothing: for fits whose epochs must not enter the run's
+    metric history (evaluator baselines, auxiliary fits, benches) and for DDP ranks other than 0
+    (rank 0 speaks for the trial). Figures it is given are closed."""
+
+    def report(self, step: int, metrics: Mapping[str, float]) -> None:
+        pass
+
+    def checkpoint_written(self, path: Path) -> None:
+        pass
+
+    def log_figure(self, figure: Any, filename: str) -> None:
+        import matplotlib.pyplot as plt
+
+        plt.close(figure)
+
+    def draw_figure(self, filename: str, draw: Callable[..., Any], /, *args: Any, **kwargs: Any) -> bool:
+        return False
+
+    def log_dict(self, data: Mapping[str, Any], filename: str) -> None:
+        pass
+
+    def log_artifact(self, path: str | Path) -> None:
+        pass
+
+    def progress(self, iterable: Iterable, total: int | None = None, desc: str = "") -> Iterable:
+        return iterable
+
+
 class _Component:
     Config: ClassVar[type[ComponentConfig]] = ComponentConfig
 

@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from sciml.components import Context
+from sciml.components import Context, SilentReporter
 
 log = logging.getLogger(__name__)
 
@@ -101,33 +101,6 @@ def _finish(children: list[tuple[int, subprocess.Popen, Path]], failed: bool) ->
         raise RuntimeError("DDP: " + "; ".join(problems))
 
 
-class _SilentReporter:
-    """Ranks other than 0 report nothing: rank 0 speaks for the trial."""
-
-    def report(self, step, metrics):
-        pass
-
-    def checkpoint_written(self, path):
-        pass
-
-    def log_figure(self, figure, filename):
-        import matplotlib.pyplot as plt
-
-        plt.close(figure)
-
-    def draw_figure(self, filename, draw, /, *args, **kwargs):
-        return False
-
-    def log_dict(self, data, filename):
-        pass
-
-    def log_artifact(self, path):
-        pass
-
-    def progress(self, iterable, total=None, desc=""):
-        return iterable
-
-
 def _main(argv: list[str]) -> int:
     """Rank ``argv[2]`` of the trial in ``argv[0]``: the trial's fit, nothing else."""
     import yaml
@@ -140,7 +113,7 @@ def _main(argv: list[str]) -> int:
                       device=device, progress=False, in_tune=False, threads=int(threads))
     dataset, model, trainer = build_components(config, context)
     log.info("DDP rank %s of trial %s", rank, run_dir)
-    trainer.fit(model, dataset, _SilentReporter())
+    trainer.fit(model, dataset, SilentReporter())
     return 0
 
 

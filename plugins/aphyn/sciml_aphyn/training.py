@@ -89,16 +89,6 @@ class _Arrays:
         return self._splits[name]
 
 
-class _Silent:
-    """A reporter that records nothing (the baselines' fits inside the evaluator)."""
-
-    def report(self, step, metrics):
-        pass
-
-    def checkpoint_written(self, path):
-        pass
-
-
 class AphynTrainer(sciml.DefaultTrainer):
     """Trainer ``aphyn:aphyn`` (Eq. 3 with the λ schedule) on :func:`sciml.fit`.
 
@@ -151,7 +141,7 @@ class AphynTrainer(sciml.DefaultTrainer):
         settle += c.patience if settle else 0
         config = c.model_copy(update={"min_epochs": max(c.min_epochs, min(settle, c.max_epochs))})
         return sciml.fit(model, data.split("train"), val, config, self.context,
-                         reporter if reporter is not None else _Silent(),
+                         reporter if reporter is not None else sciml.SilentReporter(),
                          callbacks=self.callbacks(model, data), stage=stage)
 
     def fit_arrays(self, model, train, val, reporter=None, *, stage: str = "fit") -> dict[str, float]:

@@ -211,10 +211,10 @@ class RegressionEvaluator(sciml.Evaluator):
         recipe for ``epochs`` epochs through the core's engine: its own ``stage`` (checkpoint and
         resume in the trial directory), the weights of the best validation epoch kept, its epochs
         not reported into the trial's metrics."""
-        from sciml_ptrcnn.training import Silent, paper_config
+        from sciml_ptrcnn.training import paper_config
 
         cfg = paper_config(epochs, batch_size=self.config.batch_size, lr=self.config.lr)
-        return sciml.fit(model, train, val, cfg, self.context, Silent(), stage=stage)
+        return sciml.fit(model, train, val, cfg, self.context, sciml.SilentReporter(), stage=stage)
 
     def _krr(self, data, n_train: int | None = None) -> dict:
         """KRR on the Mendeleev line of ``data``'s compounds (the first ``n_train`` training

@@ -41,14 +41,3 @@ def paper_config(epochs: int, **overrides) -> PaperTrainer.Config:
     :class:`PaperTrainer.Config` fields. Used by the evaluator's auxiliary fits and the benches."""
     fields = {"max_epochs": epochs, "lr_step_size": max(1, round(epochs / 10)), "patience": 0, **overrides}
     return PaperTrainer.Config(**fields)
-
-
-class Silent:
-    """A reporter that keeps nothing: auxiliary fits (learning curve, stability transfer, benches)
-    whose epochs must not enter the trial's metric history."""
-
-    def report(self, step, metrics) -> None:
-        pass
-
-    def checkpoint_written(self, path) -> None:
-        pass

@@ -7,7 +7,7 @@ import torch
 from sciml.testing import RecordingReporter, make_context
 from sciml_ptrcnn.dataset import HeuslerPTRDataset
 from sciml_ptrcnn.model import PTRCNN, StabilityCNN
-from sciml_ptrcnn.training import PaperTrainer, Silent, paper_config
+from sciml_ptrcnn.training import PaperTrainer, paper_config
 
 
 class OptimizerProbe(pl.Callback):
@@ -81,7 +81,7 @@ def test_stability_transfer_trains_through_the_engine(tmp_path):
     ds = torch.utils.data.TensorDataset(x, y)
     with torch.no_grad():
         before = float(clf.training_step((x, y), 0)["loss"])
-    out = sciml.fit(clf, ds, ds, paper_config(8, batch_size=16, lr=0.05), make_context(tmp_path), Silent(),
+    out = sciml.fit(clf, ds, ds, paper_config(8, batch_size=16, lr=0.05), make_context(tmp_path), sciml.SilentReporter(),
                     stage="stability")
     after = float(clf.training_step((x, y), 0)["loss"])
     assert after < before and out["epochs"] == 8
