@@ -50,19 +50,6 @@ def linear_probe_scores(train_x: np.ndarray, train_y: np.ndarray, evals: dict[st
     return {name: float(np.mean(v)) for name, v in accs.items()}
 
 
-class _Labelled(torch.utils.data.Dataset):
-    """``(image (C, S, S), label)`` pairs."""
-
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor):
-        self.images, self.labels = images, labels
-
-    def __len__(self):
-        return len(self.images)
-
-    def __getitem__(self, i):
-        return self.images[i], self.labels[i]
-
-
 class SupervisedClassifier(torch.nn.Module):
     """Encoder + ReLU + linear layer trained with cross-entropy on augmented images (thesis
     §6.2.2), as an engine model (:func:`sciml.fit`): ``training_step`` returns ``loss``,
@@ -156,18 +143,12 @@ def supervised_baseline(train_img: np.ndarray, train_y: np.ndarray, test_img: np
     config = sciml.TrainerConfig(max_epochs=epochs, batch_size=batch_size, val_batch_size=256, lr=lr,
                                  patience=patience if has_val else 0, monitor="val_acc" if has_val else "train_loss",
                                  mode="max" if has_val else "min", restore_best=has_val, checkpoint_every_s=3600.0)
-    val = _Labelled(sets["val"][0], torch.from_numpy(sets["val"][1].astype(np.int64))) if has_val else None
+    val = (torch.utils.data.TensorDataset(sets["val"][0], torch.from_numpy(sets["val"][1].astype(np.int64)))
+           if has_val else None)
     with tempfile.TemporaryDirectory(prefix="sciml-supervised-") as tmp:
         ctx = sciml.Context(run_dir=Path(tmp), cache_dir=Path(tmp), seed=seed, device=device)
-        fitted = sciml.fit(model, _Labelled(x, y), val, config, ctx, _Silent())
+        fitted = sciml.fit(model, torch.utils.data.TensorDataset(x, y), val, config, ctx, sciml.SilentReporter())
     out = {"train_acc": model.accuracy(x, y.numpy()), "epochs_trained": fitted["epochs"]}
     for name, (xs, ys) in sets.items():
         out[f"{name}_acc"] = model.accuracy(xs, ys)
     return out
-
-
-class _Silent:
-    """A reporter that records nothing (the baseline's epochs are not the run's curve)."""
-
-    def report(self, step, metrics):
-        pass

@@ -92,19 +92,30 @@ class _History:
         self.train_loss.append(float(metrics["train_loss"]))
 
 
+def predictor_config(base: sciml.TrainerConfig, *, epochs: int, steps_per_epoch: int, lr: float, n_wells: int,
+                     has_val: bool) -> tuple[sciml.TrainerConfig, int]:
+    """The engine config of a time-series fit, from ``base``: ``epochs`` full-batch Adam steps
+    (batch = the ``n_wells`` training wells) grouped ``k = min(steps_per_epoch, epochs)`` to an
+    engine epoch, so ``ceil(epochs / k)`` epochs; no patience; ``val_loss`` monitored when there
+    is validation data, else ``train_loss``. Returns ``(config, k)``; ``k`` is the ``repeat`` of
+    the training :class:`Sequences`."""
+    k = max(1, min(int(steps_per_epoch), int(epochs)))
+    return base.model_copy(update={"max_epochs": -(-int(epochs) // k), "lr": lr, "batch_size": n_wells,
+                                   "patience": 0, "monitor": "val_loss" if has_val else "train_loss",
+                                   "mode": "min", "weight_decay": 0.0}), k
+
+
 def fit_predictor(model: TimeSeriesPredictor, context: torch.Tensor, target: torch.Tensor,
                   epochs: int = 300, lr: float = 3e-3, weight_decay: float = 1e-3,
-                  val: tuple[torch.Tensor, torch.Tensor] | None = None, *, steps_per_epoch: int = 1,
-                  run: sciml.Context | None = None, stage: str = "predictor") -> list[float]:
+                  val: tuple[torch.Tensor, torch.Tensor] | None = None, *, steps_per_epoch: int = 1) -> list[float]:
     """Full-batch Adam on the MSE between ``model(context)`` ``(N, n_context, D)`` and ``target``
-    ``(N, D)``, ``epochs`` steps on the core's engine (:func:`sciml.fit`, stage ``stage``).
+    ``(N, D)``, ``epochs`` steps on the core's engine (:func:`sciml.fit`, config from
+    :func:`predictor_config`), on the model's device, in a temporary directory, seeded from
+    torch's global generator.
 
     With ``val = (context_val, target_val)`` the weights with the lowest validation MSE, measured
     every ``steps_per_epoch`` steps, are kept (early stopping: few untreated wells, many
-    dimensions); without it the last weights are. ``run`` gives the device, threads, seed and the
-    directory of the stage's checkpoints (a finished stage there is not trained again); without it
-    the fit runs on the model's device in a temporary directory, seeded from torch's global
-    generator. The model ends on the device it started on, in eval mode.
+    dimensions); without it the last weights are. The model ends in eval mode.
 
     Returns:
         The training loss (mean over the epoch's steps) of each engine epoch,
@@ -121,19 +132,15 @@ def fit_predictor(model: TimeSeriesPredictor, context: torch.Tensor, target: tor
 
     if len(context) < 1:
         raise ValueError("fit_predictor needs at least one training well")
-    k = max(1, min(int(steps_per_epoch), int(epochs)))
     has_val = val is not None and len(val[0]) > 0
-    config = sciml.TrainerConfig(max_epochs=-(-int(epochs) // k), lr=lr, batch_size=len(context), patience=0,
-                                 monitor="val_loss" if has_val else "train_loss", restore_best=has_val,
-                                 checkpoint_every_s=3600.0)
+    config, k = predictor_config(sciml.TrainerConfig(restore_best=has_val, checkpoint_every_s=3600.0), epochs=epochs,
+                                 steps_per_epoch=steps_per_epoch, lr=lr, n_wells=len(context), has_val=has_val)
     history = _History()
     train = Sequences(context.detach(), target.detach(), repeat=k)
     valset = Sequences(val[0].detach(), val[1].detach()) if has_val else None
-    device = next(model.parameters()).device
     model.train()
     with tempfile.TemporaryDirectory(prefix="sciml-predictor-") as tmp:
-        ctx = run or sciml.Context(run_dir=Path(tmp), cache_dir=Path(tmp),
-                                   seed=int(torch.initial_seed() % 2**31), device=str(device))
-        sciml.fit(TimeSeriesStage(model, weight_decay), train, valset, config, ctx, history, stage=stage)
-    model.to(device).eval()  # back where it started (``run`` may name another device)
-    return history.train_loss
+        ctx = sciml.Context(run_dir=Path(tmp), cache_dir=Path(tmp), seed=int(torch.initial_seed() % 2**31),
+                            device=str(next(model.parameters()).device))
+        sciml.fit(TimeSeriesStage(model, weight_decay), train, valset, config, ctx, history, stage="predictor")
+    return history.train_loss  # the engine leaves the model on its device, in eval mode

@@ -18,7 +18,7 @@ import sciml
 import torch
 from pydantic import Field
 
-from sciml_spheroid.timeseries import Sequences, TimeSeriesStage
+from sciml_spheroid.timeseries import Sequences, TimeSeriesStage, predictor_config
 
 
 class _Images(torch.utils.data.Dataset):
@@ -74,10 +74,8 @@ class SimCLRTrainer(sciml.DefaultTrainer):
         model.set_standardisation(z[unt_tr])
         ctx_tr, tgt_tr = model._split_days(z[unt_tr])
         seq_va = Sequences(*model._split_days(z[unt_va])) if len(unt_va) else None
-        k = min(c.ts_steps_per_epoch, c.ts_epochs)
-        ts_cfg = c.model_copy(update={"max_epochs": -(-c.ts_epochs // k), "lr": c.ts_lr, "batch_size": len(unt_tr),
-                                      "patience": 0, "monitor": "val_loss" if len(unt_va) else "train_loss",
-                                      "mode": "min", "weight_decay": 0.0})
+        ts_cfg, k = predictor_config(c, epochs=c.ts_epochs, steps_per_epoch=c.ts_steps_per_epoch, lr=c.ts_lr,
+                                     n_wells=len(unt_tr), has_val=len(unt_va) > 0)
         model.predictor.train()
         second = sciml.fit(TimeSeriesStage(model.predictor), Sequences(ctx_tr, tgt_tr, repeat=k), seq_va, ts_cfg,
                            self.context, reporter, stage="timeseries", step_offset=offset)
